@@ -1,0 +1,2 @@
+//! The `labwire` command line.
+fn main() {}
