@@ -1,2 +1,50 @@
-//! The `labwire` command line.
-fn main() {}
+//! The `labwire` command line (shared conventions §4).
+//!
+//! One binary for every job: decode captures (`parse`), run a site (`run`), follow the bus
+//! (`tail`), validate a site config (`check-config`), run simulated instruments (`sim`) and the
+//! all-in-one demo (`demo`). Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad input.
+
+mod cli;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// labwire: lab-instrument integration middleware.
+#[derive(Debug, Parser)]
+#[command(name = "labwire", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Decode instrument captures (ASTM or HL7) and print one canonical event per line (NDJSON).
+    Parse(cli::parse::Args),
+    /// Validate a site configuration, reporting every error with its line and column.
+    CheckConfig(cli::check_config::Args),
+    /// Run a site: connectors and router per the site configuration.
+    Run(cli::run::Args),
+    /// Follow events on the local bus, human-readable or as JSON.
+    Tail(cli::tail::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match cli.command {
+        Command::Parse(args) => cli::parse::run(args),
+        Command::CheckConfig(args) => cli::check_config::run(args),
+        Command::Run(args) => cli::run::run(args),
+        Command::Tail(args) => cli::tail::run(args),
+    }
+}
