@@ -13,10 +13,12 @@
 
 mod id;
 mod ids;
+mod order;
 mod time;
 
 pub use id::EventId;
 pub use ids::{IdError, InstrumentId, SiteId};
+pub use order::{COMMAND_SCHEMA, Command, Order, QueryReply};
 pub use time::normalize_message_time;
 
 use serde::{Deserialize, Serialize};
