@@ -1,0 +1,1 @@
+//! labwire instrument simulators.
