@@ -7,3 +7,5 @@ pub mod stats;
 pub use bus::{Bus, BusAuth, BusOptions, BusTls, Stored, StreamOptions};
 pub use error::{BusError, IngestError, IngestErrorKind, SpoolError};
 pub use stats::{RouterStats, StatsSnapshot};
+
+pub mod config;

@@ -1,13 +1,104 @@
-//! `labwire check-config` (being built; see the router issue).
+//! `labwire check-config FILE`: validates a site configuration (shared conventions §4, §5).
+//!
+//! On success prints `FILE: ok (N instruments)` and a short summary on stdout, exit 0. On
+//! failure prints every error as `FILE:LINE:COL: message` on stderr, exit 2.
 
+use labwire_router::config::{LoadError, SiteConfig, Transport, format_byte_size, format_duration};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Arguments of `labwire check-config`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The site configuration file (TOML).
+    pub file: PathBuf,
+    /// Print only the first line (`FILE: ok (N instruments)`), no summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
 
 /// Runs the subcommand.
-pub fn run(_args: Args) -> ExitCode {
-    eprintln!("labwire check-config: not available in this build yet");
-    ExitCode::from(1)
+pub fn run(args: Args) -> ExitCode {
+    match SiteConfig::load(&args.file) {
+        Ok(config) => {
+            print!("{}", summary(&args.file.display().to_string(), &config, args.quiet));
+            ExitCode::SUCCESS
+        }
+        Err(LoadError::Invalid(errors)) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            let n = errors.len();
+            eprintln!(
+                "{}: {n} error{}",
+                args.file.display(),
+                if n == 1 { "" } else { "s" }
+            );
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The text printed for a valid configuration.
+fn summary(name: &str, c: &SiteConfig, quiet: bool) -> String {
+    let n = c.instruments.len();
+    let mut out = format!(
+        "{name}: ok ({n} instrument{})\n",
+        if n == 1 { "" } else { "s" }
+    );
+    if quiet {
+        return out;
+    }
+    out.push_str(&format!("  site      {}\n", c.site));
+    out.push_str(&format!(
+        "  nats      {} ({}{})\n",
+        c.nats.url,
+        c.nats.auth.describe(),
+        if c.nats.tls.is_some() { ", TLS" } else { "" }
+    ));
+    out.push_str(&format!(
+        "  stream    LAB max_age={} max_bytes={} duplicate_window={}\n",
+        format_duration(c.stream.max_age),
+        format_byte_size(c.stream.max_bytes),
+        format_duration(c.stream.duplicate_window)
+    ));
+    out.push_str(&format!(
+        "  spool     {} (max {} events, {})\n",
+        c.storage.path.display(),
+        c.spool.max_events,
+        format_byte_size(c.spool.max_bytes)
+    ));
+    out.push_str(&format!(
+        "  ingest    deadline={}\n",
+        format_duration(c.ingest.deadline)
+    ));
+    if c.metrics.enabled {
+        out.push_str(&format!(
+            "  metrics   http://{}/metrics (/healthz, /readyz)\n",
+            c.metrics.listen
+        ));
+    } else {
+        out.push_str("  metrics   off\n");
+    }
+    for i in &c.instruments {
+        let peers = match &i.transport {
+            Transport::Listen(l) if !l.allow_peers.is_empty() => {
+                format!(" from {} peer rule(s)", l.allow_peers.len())
+            }
+            _ => String::new(),
+        };
+        out.push_str(&format!(
+            "  {:<12} {:<11} {}{}{}\n",
+            i.id.as_str(),
+            i.protocol().as_str(),
+            i.transport,
+            peers,
+            if i.enabled { "" } else { " (disabled)" }
+        ));
+    }
+    out
 }
