@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 pub mod capture;
-pub mod charset;
 pub mod link;
+pub mod charset;
+pub mod canonical;
 pub mod record;

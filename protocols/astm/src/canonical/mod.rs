@@ -1,0 +1,134 @@
+//! ASTM messages to canonical labwire events (`labwire.event/v1`, shared conventions §3).
+//!
+//! [`message_to_events`] is what the CLI (`labwire parse`) and the ASTM connector call with
+//! deframed message text (see `crate::capture` for captures). Record positions follow CLSI
+//! LIS2-A2; the mapping table is in `docs/astm-records.md`.
+
+mod mapping;
+mod text;
+
+use labwire_event::{Event, Origin};
+use thiserror::Error;
+
+use crate::charset::Charset;
+use crate::record::{Limits, RecordError, RecordErrorKind, messages};
+use text::Text;
+
+/// How to decode one instrument's messages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DecodeOptions {
+    /// The instrument's charset (default [`Charset::Auto`]: UTF-8 when valid, else
+    /// windows-1252).
+    pub charset: Charset,
+    /// Bounds on message size and record/field counts (see [`Limits`] for the defaults).
+    pub limits: Limits,
+}
+
+/// Why a message could not be mapped: a byte offset into the text given and the reason.
+///
+/// Displays as the reason only; the CLI prints `FILE:OFFSET: reason`.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{reason}")]
+pub struct MapError {
+    /// Byte offset of the problem in the text handed to [`message_to_events`].
+    pub offset: usize,
+    /// What is wrong.
+    pub reason: RecordErrorKind,
+}
+
+impl From<RecordError> for MapError {
+    fn from(e: RecordError) -> Self {
+        Self {
+            offset: e.offset,
+            reason: e.kind,
+        }
+    }
+}
+
+/// Charset problems met while decoding, so the caller can warn (the events carry U+FFFD).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CharsetReport {
+    /// Number of invalid byte sequences replaced by U+FFFD.
+    pub invalid: usize,
+    /// Offset of the first one in the text handed to [`map_messages`].
+    pub first_invalid: Option<usize>,
+}
+
+/// Everything [`map_messages`] produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mapped {
+    /// The events, in message order.
+    pub events: Vec<Event>,
+    /// Invalid bytes for the configured charset.
+    pub charset: CharsetReport,
+    /// M, S and unknown records skipped (manufacturer-specific data such as histograms).
+    pub skipped_records: usize,
+}
+
+/// Maps ASTM message text (one message or several back to back) to canonical events.
+///
+/// Event ids come from `origin.event(kind, Protocol::Astm, message_text, index)` with `index`
+/// the event's number within its message, so the same bytes always give the same ids.
+pub fn message_to_events(
+    text: &[u8],
+    origin: &Origin,
+    opts: &DecodeOptions,
+) -> Result<Vec<Event>, MapError> {
+    map_messages(text, origin, opts).map(|m| m.events)
+}
+
+/// Like [`message_to_events`], also reporting charset problems and skipped records.
+pub fn map_messages(
+    text: &[u8],
+    origin: &Origin,
+    opts: &DecodeOptions,
+) -> Result<Mapped, MapError> {
+    let mut out = Mapped {
+        events: Vec::new(),
+        charset: CharsetReport::default(),
+        skipped_records: 0,
+    };
+    for message in messages(text, &opts.limits) {
+        let message = message?;
+        let decoded = opts.charset.decode(message.text());
+        if decoded.invalid > 0 {
+            out.charset.invalid += decoded.invalid;
+            if out.charset.first_invalid.is_none() {
+                out.charset.first_invalid = decoded.first_invalid.map(|o| o + message.offset());
+            }
+        }
+        let ctx = Text {
+            charset: decoded.charset,
+            delims: message.delimiters(),
+        };
+        let mapped = mapping::map(&message, ctx, &decoded.text, origin);
+        out.events.extend(mapped.events);
+        out.skipped_records += mapped.skipped_records;
+    }
+    Ok(out)
+}
+
+/// Fuzz body for the full decode path: splits `data` as a capture (E1381 frames or raw
+/// records) and maps every message. Must never panic; used by `fuzz/fuzz_targets/astm_parse.rs`
+/// and replayed on stable by `tests/fuzz_replay_records.rs`.
+pub fn fuzz_entry(data: &[u8]) {
+    let (Ok(site), Ok(instrument)) = (
+        labwire_event::SiteId::new("fuzz"),
+        labwire_event::InstrumentId::new("fuzz"),
+    ) else {
+        return;
+    };
+    let origin = Origin {
+        site,
+        instrument,
+        received_at: jiff::Timestamp::UNIX_EPOCH,
+    };
+    let opts = DecodeOptions::default();
+    let _ = message_to_events(data, &origin, &opts);
+    for charset in [Charset::Latin1, Charset::Windows1251] {
+        let _ = message_to_events(data, &origin, &DecodeOptions { charset, ..opts });
+    }
+}
+
+#[cfg(test)]
+mod tests;
