@@ -1,1 +1,27 @@
-//! labwire connectors: instruments over TCP and RS-232, driving the sans-IO protocol state machines.
+//! labwire connectors: instruments over TCP and RS-232, driving the sans-IO protocol state
+//! machines.
+//!
+//! - [`transport`]: TCP server / client and serial ports, all yielding byte streams.
+//! - [`Link`]: the adapter over a protocol's sans-IO link (ASTM E1381, HL7 MLLP, serial line).
+//! - [`Connector`] + [`run`]: one driver loop for every protocol, with read/write/idle deadlines,
+//!   acknowledgement gated on durability ([`Ingest`]), status events and [`LinkHealth`].
+//! - [`serial_line`]: line-oriented serial devices (balances, pH meters).
+#![forbid(unsafe_code)]
+
+mod connector;
+mod driver;
+mod health;
+mod ingest;
+mod link;
+mod memory;
+pub mod serial_line;
+mod status;
+pub mod transport;
+
+pub use connector::{Connector, ConnectorContext, ConnectorError, run};
+pub use driver::{DriverConfig, Ended};
+pub use health::{HealthSnapshot, LinkHealth};
+pub use ingest::{CommandDelivery, CommandOutcome, Ingest, IngestFailure};
+pub use link::{Link, LinkCounters, LinkEvent, SendError, SendId, Token};
+pub use memory::MemoryIngest;
+pub use status::StatusReporter;
