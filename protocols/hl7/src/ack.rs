@@ -1,0 +1,1 @@
+//! Acknowledgements (HL7 v2.5 §2.9).

@@ -1,0 +1,142 @@
+//! Lab messages → canonical events (`labwire.event/v1`, shared conventions §3).
+//!
+//! | message | events |
+//! |---|---|
+//! | ORU^R01, ORU^R30–R32, OUL^R21–R24 | `result` (or `qc`) per OBR group |
+//! | OML^O33/O21, ORL^O34/O22, ORM^O01, RSP^K11 | `order` per OBR group |
+//! | QBP^Q11 (IHE LAW LAB-27), Mindray QRY^Q02 | one `query` |
+//! | Mindray DSR^Q03 | one `order` (download answer) |
+//! | anything else (ACK, ADT, QCK, …) | [`MapError::UnsupportedMessageType`] |
+//!
+//! Field-by-field details are in `docs/hl7.md`. Segment positions follow HL7 v2.5.1 chapter 7
+//! (OBR, OBX, SPM), chapter 3 (PID) and chapter 2 (MSH, NTE); Mindray positions follow the
+//! Mindray CL-series host interface manual examples.
+
+mod fields;
+mod groups;
+mod query;
+
+use labwire_event::{Event, EventKind, Origin, Protocol};
+
+use crate::er7::{self, Charset, Index, Limits, ParseError};
+use fields::Ctx;
+
+/// How to decode messages.
+#[derive(Debug, Clone, Default)]
+pub struct DecodeOptions {
+    /// Character set forced by the instrument's configuration; `None` = MSH-18 or auto-detect
+    /// (see [`Charset::for_message`]).
+    pub charset: Option<Charset>,
+    /// Parser limits (message size, segments, fields).
+    pub limits: Limits,
+}
+
+/// Why a message produced no events.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MapError {
+    /// The message is not well-formed ER7.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// The message is valid HL7 but not a lab message labwire maps (ACK, ADT, QCK, …).
+    #[error(
+        "at byte {offset}: message type {message_type:?} carries no lab results, orders or queries"
+    )]
+    UnsupportedMessageType {
+        /// Offset of MSH-9.
+        offset: usize,
+        /// MSH-9 as sent (e.g. `ACK^R22`).
+        message_type: String,
+    },
+}
+
+impl MapError {
+    /// Byte offset of the problem inside the message.
+    pub fn offset(&self) -> usize {
+        match self {
+            Self::Parse(e) => e.offset(),
+            Self::UnsupportedMessageType { offset, .. } => *offset,
+        }
+    }
+}
+
+/// What a message type maps to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mapping {
+    Results,
+    Orders,
+    Query,
+    MindrayQuery,
+    MindrayDownload,
+}
+
+fn mapping(event: &str, trigger: &str) -> Option<Mapping> {
+    Some(match (event, trigger) {
+        ("ORU", "R01" | "R30" | "R31" | "R32") | ("OUL", "R21" | "R22" | "R23" | "R24") => {
+            Mapping::Results
+        }
+        ("OML", "O33" | "O21" | "O35")
+        | ("ORL", "O34" | "O22" | "O36")
+        | ("ORM", "O01")
+        | ("RSP", "K11") => Mapping::Orders,
+        ("QBP", "Q11") => Mapping::Query,
+        ("QRY", "Q02") => Mapping::MindrayQuery,
+        ("DSR", "Q03") => Mapping::MindrayDownload,
+        _ => return None,
+    })
+}
+
+/// Maps one HL7 message (the bytes of one message, without MLLP framing) to canonical events.
+///
+/// Result and order messages give one event per OBR group; queries give one event. Ids come from
+/// `origin.event(kind, Protocol::Hl7, msg, index)`, so the same bytes always give the same ids.
+pub fn message_to_events(
+    msg: &[u8],
+    origin: &Origin,
+    opts: &DecodeOptions,
+) -> Result<Vec<Event>, MapError> {
+    let mut index = Index::new();
+    let parsed = er7::parse(msg, &mut index, &opts.limits)?;
+    let header = parsed.header();
+    let msh9 = header.and_then(|h| h.field(9));
+    let msh18 = header
+        .and_then(|h| h.field(18))
+        .and_then(|f| f.component(1))
+        .map(|v| v.raw())
+        .unwrap_or_default();
+    let charset = Charset::for_message(msh18, msg, opts.charset);
+    let ctx = Ctx {
+        msg: parsed,
+        charset,
+    };
+    let event_code = msh9
+        .and_then(|f| ctx.text(f.component(1)))
+        .unwrap_or_default();
+    let trigger = msh9
+        .and_then(|f| ctx.text(f.component(2)))
+        .unwrap_or_default();
+    let Some(kind) = mapping(
+        &event_code.to_ascii_uppercase(),
+        &trigger.to_ascii_uppercase(),
+    ) else {
+        return Err(MapError::UnsupportedMessageType {
+            offset: msh9.map_or(0, |f| f.offset()),
+            message_type: msh9
+                .map(|f| String::from_utf8_lossy(f.raw()).chars().take(40).collect())
+                .unwrap_or_default(),
+        });
+    };
+    let new_event = |kind: EventKind, index: u32| -> Event {
+        let mut ev = origin.event(kind, Protocol::Hl7, msg, index);
+        ctx.fill_header(&mut ev);
+        ev
+    };
+    Ok(match kind {
+        Mapping::Results => groups::results(&ctx, new_event),
+        Mapping::Orders => groups::orders(&ctx, new_event),
+        Mapping::Query => vec![query::qbp(&ctx, new_event(EventKind::Query, 0))],
+        Mapping::MindrayQuery => vec![query::mindray_qry(&ctx, new_event(EventKind::Query, 0))],
+        Mapping::MindrayDownload => {
+            vec![query::mindray_dsr(&ctx, new_event(EventKind::Order, 0))]
+        }
+    })
+}

@@ -1,0 +1,244 @@
+//! Segments, fields, repetitions, components and subcomponents (HL7 v2.5 §2.5.3–§2.5.5): views
+//! into the message bytes, found on demand by scanning the (short) field for its separators.
+
+use std::borrow::Cow;
+
+use super::parse::Span;
+use super::{Charset, Delimiters, unescape};
+
+/// One segment of a parsed message.
+#[derive(Debug, Clone, Copy)]
+pub struct Segment<'m> {
+    input: &'m [u8],
+    delims: Delimiters,
+    /// `fields[0]` is the segment name; for MSH/FHS/BHS `fields[1]` is the field separator itself.
+    fields: &'m [Span],
+}
+
+fn slice(input: &[u8], s: Span) -> &[u8] {
+    input
+        .get(s.start as usize..s.end as usize)
+        .unwrap_or_default()
+}
+
+impl<'m> Segment<'m> {
+    pub(crate) fn new(input: &'m [u8], delims: Delimiters, fields: &'m [Span]) -> Self {
+        Self {
+            input,
+            delims,
+            fields,
+        }
+    }
+
+    /// The segment name (`MSH`, `PID`, `ZRI`, …).
+    pub fn name(&self) -> &'m [u8] {
+        self.fields
+            .first()
+            .map(|s| slice(self.input, *s))
+            .unwrap_or_default()
+    }
+
+    /// Byte offset of the segment inside the parsed input.
+    pub fn offset(&self) -> usize {
+        self.fields.first().map_or(0, |s| s.start as usize)
+    }
+
+    /// The whole segment text, without its terminator.
+    pub fn raw(&self) -> &'m [u8] {
+        match (self.fields.first(), self.fields.last()) {
+            (Some(a), Some(b)) => self
+                .input
+                .get(a.start as usize..b.end as usize)
+                .unwrap_or_default(),
+            _ => &[],
+        }
+    }
+
+    /// Number of fields present (the highest field number sent).
+    pub fn field_count(&self) -> usize {
+        self.fields.len().saturating_sub(1)
+    }
+
+    fn is_header(&self) -> bool {
+        matches!(self.name(), b"MSH" | b"FHS" | b"BHS")
+    }
+
+    /// Field `n` (1-based, numbered per the standard: for MSH, field 1 is the field separator and
+    /// field 2 the encoding characters). `None` when the segment has fewer fields.
+    pub fn field(&self, n: usize) -> Option<Value<'m>> {
+        if n == 0 {
+            return None;
+        }
+        let span = *self.fields.get(n)?;
+        let level = if self.is_header() && n <= 2 {
+            Level::Literal
+        } else {
+            Level::Field
+        };
+        Some(Value {
+            raw: slice(self.input, span),
+            offset: span.start as usize,
+            delims: self.delims,
+            level,
+        })
+    }
+
+    /// The fields in order, starting at field 1.
+    pub fn fields(&self) -> impl Iterator<Item = Value<'m>> + '_ {
+        (1..self.fields.len()).filter_map(|n| self.field(n))
+    }
+
+    /// The raw bytes of field `n`, empty when absent.
+    pub fn raw_field(&self, n: usize) -> &'m [u8] {
+        self.field(n).map(|v| v.raw()).unwrap_or_default()
+    }
+}
+
+/// How far a [`Value`] has been split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// A whole field: may hold repetitions.
+    Field,
+    /// One repetition of a field: may hold components.
+    Repetition,
+    /// One component: may hold subcomponents.
+    Component,
+    /// One subcomponent: no further structure.
+    Subcomponent,
+    /// A field that is never split (MSH-1, MSH-2).
+    Literal,
+}
+
+/// A field, repetition, component or subcomponent: raw bytes plus the message's delimiters.
+#[derive(Debug, Clone, Copy)]
+pub struct Value<'m> {
+    raw: &'m [u8],
+    offset: usize,
+    delims: Delimiters,
+    level: Level,
+}
+
+fn nth_part(raw: &[u8], sep: u8, n: usize) -> Option<(usize, &[u8])> {
+    let mut start = 0usize;
+    let mut i = 1usize;
+    for pos in memchr::memchr_iter(sep, raw) {
+        if i == n {
+            return Some((start, raw.get(start..pos)?));
+        }
+        i += 1;
+        start = pos + 1;
+    }
+    if i == n {
+        Some((start, raw.get(start..)?))
+    } else {
+        None
+    }
+}
+
+impl<'m> Value<'m> {
+    /// The raw (still escaped) bytes.
+    pub fn raw(&self) -> &'m [u8] {
+        self.raw
+    }
+
+    /// Byte offset inside the parsed input.
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// How far this value has been split.
+    pub fn level(&self) -> Level {
+        self.level
+    }
+
+    /// True when no bytes were sent.
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    /// True for the HL7 null `""` (explicitly empty, "delete the old value").
+    pub fn is_null(&self) -> bool {
+        self.raw == b"\"\""
+    }
+
+    fn part(&self, sep: Option<u8>, n: usize, level: Level) -> Option<Value<'m>> {
+        let sep = sep.filter(|s| *s != 0);
+        let (start, raw) = match sep {
+            Some(sep) => nth_part(self.raw, sep, n)?,
+            None if n == 1 => (0, self.raw),
+            None => return None,
+        };
+        Some(Value {
+            raw,
+            offset: self.offset + start,
+            delims: self.delims,
+            level,
+        })
+    }
+
+    /// Repetition `n` (1-based) of a field. A value below field level is its own repetition 1.
+    pub fn repetition(&self, n: usize) -> Option<Value<'m>> {
+        match self.level {
+            Level::Field => self.part(Some(self.delims.repetition), n, Level::Repetition),
+            _ if n == 1 => Some(*self),
+            _ => None,
+        }
+    }
+
+    /// The repetitions of a field (one item for anything below field level).
+    pub fn repetitions(&self) -> impl Iterator<Item = Value<'m>> + '_ {
+        let mut n = 0usize;
+        std::iter::from_fn(move || {
+            n += 1;
+            self.repetition(n)
+        })
+    }
+
+    /// Component `n` (1-based). On a whole field this is a component of its first repetition; on
+    /// a component or subcomponent, component 1 is the value itself.
+    pub fn component(&self, n: usize) -> Option<Value<'m>> {
+        match self.level {
+            Level::Field => self.repetition(1)?.component(n),
+            Level::Repetition => self.part(Some(self.delims.component), n, Level::Component),
+            _ if n == 1 => Some(*self),
+            _ => None,
+        }
+    }
+
+    /// The components (of the first repetition, for a whole field).
+    pub fn components(&self) -> impl Iterator<Item = Value<'m>> + '_ {
+        let mut n = 0usize;
+        std::iter::from_fn(move || {
+            n += 1;
+            self.component(n)
+        })
+    }
+
+    /// Subcomponent `n` (1-based) of the first component (for a field or repetition), or of this
+    /// component.
+    pub fn subcomponent(&self, n: usize) -> Option<Value<'m>> {
+        match self.level {
+            Level::Field | Level::Repetition => self.component(1)?.subcomponent(n),
+            Level::Component => self.part(self.delims.subcomponent, n, Level::Subcomponent),
+            _ if n == 1 => Some(*self),
+            _ => None,
+        }
+    }
+
+    /// The value with escape sequences decoded (borrowed when there are none). See
+    /// [`unescape`](super::unescape).
+    pub fn unescaped(&self) -> Cow<'m, [u8]> {
+        if self.level == Level::Literal {
+            return Cow::Borrowed(self.raw);
+        }
+        unescape(self.raw, &self.delims)
+    }
+
+    /// The unescaped value decoded to text in `charset` (invalid bytes become U+FFFD).
+    pub fn text(&self, charset: Charset) -> Cow<'m, str> {
+        match self.unescaped() {
+            Cow::Borrowed(b) => charset.decode(b).0,
+            Cow::Owned(v) => Cow::Owned(charset.decode(&v).0.into_owned()),
+        }
+    }
+}
