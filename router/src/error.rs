@@ -139,6 +139,13 @@ pub enum IngestError {
     /// An event could not be encoded or is larger than the bus accepts.
     #[error("event rejected: {0}")]
     Rejected(#[source] BusError),
+    /// A `query` event was submitted: queries are request/reply (`Bus::host_query`), never
+    /// stored in the stream.
+    #[error("event {id} is a host query: use host_query, queries are not stored")]
+    NotDurable {
+        /// The event id.
+        id: String,
+    },
 }
 
 /// What kind of [`IngestError`] this is.
@@ -159,7 +166,7 @@ impl IngestError {
         match self {
             Self::SpoolFull(_) => IngestErrorKind::SpoolFull,
             Self::Spool(_) => IngestErrorKind::Storage,
-            Self::Rejected(_) => IngestErrorKind::Rejected,
+            Self::Rejected(_) | Self::NotDurable { .. } => IngestErrorKind::Rejected,
         }
     }
 }

@@ -1,11 +1,21 @@
 //! labwire router: site configuration, the NATS JetStream bus and the durable-before-ACK ingest gate.
 
 pub mod bus;
+pub mod drain;
 pub mod error;
+pub mod ingest;
+pub mod runtime;
+pub mod spool;
 pub mod stats;
+pub mod status;
 
 pub use bus::{Bus, BusAuth, BusOptions, BusTls, Stored, StreamOptions};
+pub use drain::DrainOptions;
 pub use error::{BusError, IngestError, IngestErrorKind, SpoolError};
+pub use ingest::{Ingest, Receipt};
+pub use runtime::{Router, RouterOptions, StartError};
+pub use spool::{Spool, SpoolOptions};
 pub use stats::{RouterStats, StatsSnapshot};
+pub use status::StatusReporter;
 
 pub mod config;

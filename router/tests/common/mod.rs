@@ -89,3 +89,37 @@ pub async fn stream_len(url: &str) -> u64 {
     let mut stream = js.get_stream("LAB").await.unwrap();
     stream.info().await.unwrap().state.messages
 }
+
+/// Router options for a test server and a spool file in `dir`.
+pub fn router_options(url: &str, dir: &std::path::Path) -> labwire_router::RouterOptions {
+    let spool = labwire_router::SpoolOptions::new(dir.join("spool.db"));
+    let mut o = labwire_router::RouterOptions::new(bus_options(url), spool);
+    o.drain.max_backoff = Duration::from_millis(200);
+    o
+}
+
+/// Starts a router and waits until its bus is ready.
+pub async fn ready_router(url: &str, dir: &std::path::Path) -> labwire_router::Router {
+    let router = labwire_router::Router::start(router_options(url, dir))
+        .await
+        .unwrap();
+    wait_for(Duration::from_secs(5), || router.bus().is_ready()).await;
+    router
+}
+
+/// The payload of every message in the stream, in stream order, decoded as events.
+pub async fn stream_events(url: &str) -> Vec<Event> {
+    let client = async_nats::connect(url).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let mut stream = js.get_stream("LAB").await.unwrap();
+    let info = stream.info().await.unwrap().clone();
+    let mut out = Vec::new();
+    if info.state.messages == 0 {
+        return out;
+    }
+    for seq in info.state.first_sequence..=info.state.last_sequence {
+        let msg = stream.get_raw_message(seq).await.unwrap();
+        out.push(serde_json::from_slice(&msg.payload).unwrap());
+    }
+    out
+}

@@ -1,0 +1,106 @@
+//! The drain: republishes spooled events to the bus, oldest first, with their original ids.
+//!
+//! One event at a time, each awaited before the next, so the stream sees them in arrival order;
+//! a batch of acked rows is then deleted in one transaction. A crash between ack and delete only
+//! means the next run republishes those rows, and the stream's duplicate window drops them. While
+//! the bus is down the drain backs off (doubling up to a limit) and wakes early on reconnection.
+//! It starts with the router, so a spool left by a previous run is emptied too.
+
+use crate::bus::Bus;
+use crate::error::BusError;
+use crate::spool::Spool;
+use crate::stats::RouterStats;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Drain tuning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DrainOptions {
+    /// Rows read from the spool at a time (and deleted together once acked).
+    pub batch: u32,
+    /// First back-off after a failure.
+    pub min_backoff: Duration,
+    /// Longest back-off.
+    pub max_backoff: Duration,
+}
+
+impl Default for DrainOptions {
+    fn default() -> Self {
+        Self {
+            batch: 64,
+            min_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Runs until `cancel` fires.
+pub async fn run(bus: Bus, spool: Arc<Spool>, opts: DrainOptions, cancel: CancellationToken) {
+    let mut backoff = opts.min_backoff;
+    loop {
+        if cancel.is_cancelled() {
+            return;
+        }
+        if spool.is_empty() {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = spool.pushed() => continue,
+                // Guard against a missed wake-up; cheap.
+                () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+            }
+        }
+        let progressed = if bus.is_ready() {
+            drain_batch(&bus, &spool, opts.batch).await
+        } else {
+            Ok(false)
+        };
+        match progressed {
+            Ok(true) => backoff = opts.min_backoff,
+            Ok(false) | Err(()) => {
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = bus.reconnected() => {}
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(opts.max_backoff);
+            }
+        }
+    }
+}
+
+/// Publishes up to `batch` of the oldest events and deletes the acked prefix.
+/// `Ok(true)` when every event of the batch was acked.
+async fn drain_batch(bus: &Bus, spool: &Spool, batch: u32) -> Result<bool, ()> {
+    let rows = spool.peek(batch).await.map_err(|e| {
+        tracing::error!(error = %e, "drain cannot read the spool");
+    })?;
+    let mut acked_through = None;
+    let mut all = true;
+    for row in &rows {
+        let e = &row.event;
+        match bus
+            .publish_encoded(&e.subject, &e.id, e.payload.clone())
+            .await
+        {
+            Ok(_) => acked_through = Some(row.seq),
+            Err(err) => {
+                if let BusError::TooLarge { .. } = err {
+                    tracing::error!(id = %e.id, "spooled event larger than the server accepts; drain blocked");
+                } else {
+                    tracing::debug!(error = %err, id = %e.id, "drain publish failed; backing off");
+                }
+                all = false;
+                break;
+            }
+        }
+    }
+    if let Some(seq) = acked_through {
+        let removed = spool.remove_through(seq).await.map_err(|e| {
+            tracing::error!(error = %e, "drain cannot delete acked rows; they will be republished");
+        })?;
+        RouterStats::add(&bus.stats().drained, removed);
+    }
+    Ok(all)
+}

@@ -1,0 +1,115 @@
+//! `status` events: link and instrument state, and the router's own alarms (`spool-full`).
+//!
+//! Status events are best effort: [`StatusReporter::report`] never blocks the caller. The event
+//! is published durably when the bus is ready and nothing is spooled; otherwise it is spooled
+//! (with a small reserve beyond the spool limits, so `spool-full` itself can be queued) and
+//! drained in order with the data. If both fail it is counted in `status_dropped` and logged.
+
+use crate::bus::Bus;
+use crate::spool::{Headroom, PendingEvent, Spool};
+use crate::stats::RouterStats;
+use labwire_event::{Event, EventKind, InstrumentId, Origin, Protocol, SiteId, Status};
+use std::sync::Arc;
+
+/// `state` of the event the router emits when it refuses events because the spool is full.
+pub const STATE_SPOOL_FULL: &str = "spool-full";
+/// `state` emitted when the spool accepts events again after having been full.
+pub const STATE_SPOOL_RECOVERED: &str = "spool-recovered";
+
+/// Builds a `status` event for an instrument. Its id is derived from the state, the detail and
+/// the time, so two reports of the same state at different times are two events.
+pub fn status_event(
+    site: &SiteId,
+    instrument: &InstrumentId,
+    protocol: Protocol,
+    state: &str,
+    detail: Option<String>,
+) -> Event {
+    let now = jiff::Timestamp::now();
+    let origin = Origin {
+        site: site.clone(),
+        instrument: instrument.clone(),
+        received_at: now,
+    };
+    let key = format!(
+        "{state}\n{}\n{}",
+        detail.as_deref().unwrap_or(""),
+        now.as_nanosecond()
+    );
+    let mut event = origin.event(EventKind::Status, protocol, key.as_bytes(), 0);
+    event.status = Some(Status {
+        state: state.to_owned(),
+        detail,
+    });
+    event
+}
+
+/// Publishes status events without ever blocking the caller. Cheap to clone.
+#[derive(Clone)]
+pub struct StatusReporter {
+    bus: Bus,
+    spool: Arc<Spool>,
+    stats: Arc<RouterStats>,
+}
+
+impl StatusReporter {
+    /// A reporter publishing on `bus`, falling back to `spool`.
+    pub fn new(bus: Bus, spool: Arc<Spool>, stats: Arc<RouterStats>) -> Self {
+        Self { bus, spool, stats }
+    }
+
+    /// Builds and reports a status event (see [`status_event`]).
+    pub fn report_state(
+        &self,
+        site: &SiteId,
+        instrument: &InstrumentId,
+        protocol: Protocol,
+        state: &str,
+        detail: Option<String>,
+    ) {
+        self.report(status_event(site, instrument, protocol, state, detail));
+    }
+
+    /// Hands `event` to a background task and returns at once.
+    pub fn report(&self, event: Event) {
+        let this = self.clone();
+        tokio::spawn(async move { this.deliver(event).await });
+    }
+
+    /// Publishes or spools `event`, waiting for the outcome; returns whether it is durable.
+    pub async fn deliver(&self, event: Event) -> bool {
+        let Ok(payload) = crate::bus::encode(&event) else {
+            RouterStats::add(&self.stats.status_dropped, 1);
+            return false;
+        };
+        let pending = PendingEvent {
+            subject: event.subject(),
+            id: event.id.to_string(),
+            payload,
+        };
+        if self.spool.is_empty() && self.bus.is_ready() {
+            match self
+                .bus
+                .publish_encoded(&pending.subject, &pending.id, pending.payload.clone())
+                .await
+            {
+                Ok(_) => {
+                    RouterStats::add(&self.stats.published, 1);
+                    return true;
+                }
+                Err(e) => tracing::debug!(error = %e, "status publish failed; spooling it"),
+            }
+        }
+        match self.spool.push(&[pending], Headroom::Status).await {
+            Ok(_) => {
+                RouterStats::add(&self.stats.spooled, 1);
+                true
+            }
+            Err(e) => {
+                RouterStats::add(&self.stats.status_dropped, 1);
+                tracing::error!(error = %e, id = %event.id, "status event dropped");
+                false
+            }
+        }
+    }
+}
