@@ -1,1 +1,21 @@
 //! labwire instrument simulators.
+//!
+//! Simulated lab instruments that talk to labwire the way real ones do, to test it end to end:
+//!
+//! - [`profile`]: dialect profiles (TOML) modelled on real instruments in `testdata/corpus`.
+//! - [`traffic`]: deterministic, seeded patients, specimens, results, QC runs and host queries.
+//! - [`message`]: the ASTM E1394 / HL7 v2 text for each work item, with what labwire should
+//!   decode from it.
+//!
+//! See `docs/simulators.md` for the profile keys, fault plans and the ledger/verifier contract.
+
+mod astm_message;
+mod hl7_message;
+pub mod message;
+pub mod profile;
+pub mod text;
+pub mod traffic;
+
+pub use message::{ExpectedObservation, SimMessage};
+pub use profile::{Profile, ProfileError, WireProtocol};
+pub use traffic::{Traffic, TrafficConfig, Work};
