@@ -124,10 +124,15 @@ pub fn fuzz_entry(data: &[u8]) {
         received_at: jiff::Timestamp::UNIX_EPOCH,
     };
     let opts = DecodeOptions::default();
-    let _ = message_to_events(data, &origin, &opts);
-    for charset in [Charset::Latin1, Charset::Windows1251] {
-        let _ = message_to_events(data, &origin, &DecodeOptions { charset, ..opts });
+    let messages = crate::capture::split_capture(data, &crate::capture::CaptureLimits::default());
+    for message in messages.into_iter().flatten() {
+        for charset in [Charset::Auto, Charset::Latin1, Charset::Windows1251] {
+            let opts = DecodeOptions { charset, ..opts };
+            let _ = message_to_events(&message.text, &origin, &opts);
+        }
     }
+    // Raw record text straight into the mapper as well (a connector may skip the splitter).
+    let _ = message_to_events(data, &origin, &opts);
 }
 
 #[cfg(test)]
