@@ -19,3 +19,4 @@ pub use stats::{RouterStats, StatsSnapshot};
 pub use status::StatusReporter;
 
 pub mod config;
+pub mod tail;

@@ -21,7 +21,10 @@ pub struct Args {
 pub fn run(args: Args) -> ExitCode {
     match SiteConfig::load(&args.file) {
         Ok(config) => {
-            print!("{}", summary(&args.file.display().to_string(), &config, args.quiet));
+            print!(
+                "{}",
+                summary(&args.file.display().to_string(), &config, args.quiet)
+            );
             ExitCode::SUCCESS
         }
         Err(LoadError::Invalid(errors)) => {

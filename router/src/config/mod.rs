@@ -12,12 +12,14 @@ mod error;
 mod instrument;
 mod model;
 mod raw;
+mod router_options;
 mod site;
 mod units;
 
 pub use error::{ConfigError, ConfigErrors, LoadError};
 pub use instrument::*;
 pub use model::*;
+pub use router_options::SecretFileError;
 pub use units::{
     ByteSize, HumanDuration, format_byte_size, format_duration, parse_byte_size, parse_duration,
 };

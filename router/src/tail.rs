@@ -1,0 +1,543 @@
+//! `labwire tail`: follow events on the local bus, one readable line (or one JSON line) each.
+//!
+//! The readable line shows the receive time, instrument, kind, specimen id and the observations
+//! as `code=value units` (truncated), or the state of `status` events and the reason of `error`
+//! events. It never shows patient fields (name, id, birth date) or raw message text: use
+//! `--json` for the full event. The bus may deliver an event again (a JetStream republish after
+//! the duplicate window, a spool replay), so events are shown once per id within a bounded
+//! window of recent ids ([`Dedupe`]).
+
+use futures::StreamExt;
+use labwire_event::{Command, Event, EventKind};
+use std::collections::{HashSet, VecDeque};
+use std::fmt::Write as _;
+use tokio_util::sync::CancellationToken;
+
+/// The subject followed when none is given: everything labwire publishes.
+pub const DEFAULT_SUBJECT: &str = "lab.>";
+/// How many recent event ids are remembered to drop redeliveries.
+pub const DEFAULT_DEDUPE_WINDOW: usize = 10_000;
+/// At most this many observations are shown on one line; the rest are counted.
+pub const MAX_OBSERVATIONS_SHOWN: usize = 8;
+/// Values, units and reasons longer than this many characters are cut with `…`.
+pub const MAX_VALUE_CHARS: usize = 40;
+
+/// Remembers the last `capacity` ids seen, oldest forgotten first.
+#[derive(Debug)]
+pub struct Dedupe {
+    seen: HashSet<String>,
+    order: VecDeque<String>,
+    capacity: usize,
+}
+
+impl Dedupe {
+    /// A window of `capacity` ids (at least 1).
+    pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        Self {
+            seen: HashSet::with_capacity(capacity.min(DEFAULT_DEDUPE_WINDOW)),
+            order: VecDeque::with_capacity(capacity.min(DEFAULT_DEDUPE_WINDOW)),
+            capacity,
+        }
+    }
+
+    /// True the first time `id` is seen within the window; false for a repeat.
+    pub fn first_time(&mut self, id: &str) -> bool {
+        if self.seen.contains(id) {
+            return false;
+        }
+        if self.order.len() >= self.capacity
+            && let Some(old) = self.order.pop_front()
+        {
+            self.seen.remove(&old);
+        }
+        self.seen.insert(id.to_owned());
+        self.order.push_back(id.to_owned());
+        true
+    }
+}
+
+/// What to do with one bus message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rendered {
+    /// Print this line.
+    Line(String),
+    /// Already shown (same id within the window).
+    Duplicate,
+    /// Not JSON; in `--json` mode this is reported on stderr instead of stdout.
+    NotJson(String),
+}
+
+/// Turns bus messages into lines: readable or JSON, each id once.
+#[derive(Debug)]
+pub struct Tail {
+    dedupe: Dedupe,
+    json: bool,
+}
+
+impl Tail {
+    /// A renderer; `json` prints the payload as one JSON line instead of the readable form.
+    pub fn new(json: bool, dedupe_window: usize) -> Self {
+        Self {
+            dedupe: Dedupe::new(dedupe_window),
+            json,
+        }
+    }
+
+    /// Renders the message received on `subject`.
+    pub fn render(&mut self, subject: &str, payload: &[u8]) -> Rendered {
+        let value: serde_json::Value = match serde_json::from_slice(payload) {
+            Ok(v) => v,
+            Err(e) => {
+                return Rendered::NotJson(format!(
+                    "{subject}: not JSON ({} bytes): {e}",
+                    payload.len()
+                ));
+            }
+        };
+        if let Some(id) = value.get("id").and_then(|v| v.as_str()) {
+            let schema = value.get("schema").and_then(|v| v.as_str()).unwrap_or("");
+            if !self.dedupe.first_time(&format!("{schema}\u{0}{id}")) {
+                return Rendered::Duplicate;
+            }
+        }
+        if self.json {
+            // Re-serialised so that a pretty-printed payload still takes one line.
+            return Rendered::Line(value.to_string());
+        }
+        if let Ok(event) = serde_json::from_value::<Event>(value.clone()) {
+            return Rendered::Line(format_event(&event));
+        }
+        if let Ok(command) = serde_json::from_value::<Command>(value.clone()) {
+            return Rendered::Line(format_command(subject, &command));
+        }
+        let schema = value
+            .get("schema")
+            .and_then(|v| v.as_str())
+            .unwrap_or("unknown schema");
+        Rendered::Line(format!(
+            "{subject}  {}  ({} bytes, not a labwire event)",
+            clip(schema),
+            payload.len()
+        ))
+    }
+}
+
+/// The readable line for an event (no patient fields, no raw text).
+pub fn format_event(ev: &Event) -> String {
+    let mut line = format!(
+        "{}  {}  {}",
+        ev.received_at.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"),
+        ev.instrument,
+        ev.kind.as_str()
+    );
+    if let Some(id) = ev.specimen.as_ref().and_then(|s| s.id.as_deref()) {
+        let _ = write!(line, "  specimen={}", clip(id));
+    }
+    match ev.kind {
+        EventKind::Status => {
+            if let Some(s) = &ev.status {
+                let _ = write!(line, "  {}", clip(&s.state));
+                if let Some(d) = &s.detail {
+                    let _ = write!(line, ": {}", clip(d));
+                }
+            }
+        }
+        EventKind::Error => {
+            if let Some(e) = &ev.error {
+                if let Some(o) = e.offset {
+                    let _ = write!(line, "  at byte {o}");
+                }
+                let _ = write!(line, ": {}", clip(&e.reason));
+            }
+        }
+        EventKind::Query => {
+            if let Some(q) = &ev.query {
+                let ids: Vec<String> = q.specimen_ids.iter().map(|s| clip(s)).collect();
+                let tests: Vec<String> = q.tests.iter().map(|s| clip(s)).collect();
+                let _ = write!(
+                    line,
+                    "  asks for specimen(s) {} tests {}",
+                    list_or_dash(&ids),
+                    list_or_dash(&tests)
+                );
+            }
+        }
+        EventKind::Result | EventKind::Qc | EventKind::Order | EventKind::Telemetry => {}
+    }
+    if !ev.observations.is_empty() {
+        let shown: Vec<String> = ev
+            .observations
+            .iter()
+            .take(MAX_OBSERVATIONS_SHOWN)
+            .map(|o| {
+                let code = o
+                    .code
+                    .as_deref()
+                    .or(o.test_id.as_deref())
+                    .map_or_else(|| "?".to_owned(), clip);
+                let mut s = match &o.value {
+                    Some(v) => format!("{code}={}", clip(v)),
+                    None => code,
+                };
+                if let Some(u) = o.units.as_deref().filter(|u| !u.is_empty()) {
+                    let _ = write!(s, " {}", clip(u));
+                }
+                if !o.flags.is_empty() {
+                    let flags: Vec<String> = o.flags.iter().map(|f| clip(f)).collect();
+                    let _ = write!(s, " [{}]", flags.join(","));
+                }
+                s
+            })
+            .collect();
+        let _ = write!(line, "  {}", shown.join(", "));
+        let more = ev.observations.len().saturating_sub(MAX_OBSERVATIONS_SHOWN);
+        if more > 0 {
+            let _ = write!(line, " (+{more} more)");
+        }
+    }
+    line
+}
+
+/// The readable line for an order download seen on a `cmd` subject.
+pub fn format_command(subject: &str, cmd: &Command) -> String {
+    let orders: Vec<String> = cmd
+        .orders
+        .iter()
+        .take(MAX_OBSERVATIONS_SHOWN)
+        .map(|o| {
+            let tests: Vec<String> = o.tests.iter().map(|t| clip(t)).collect();
+            format!(
+                "{}{}[{}]",
+                if o.cancel { "cancel " } else { "" },
+                clip(&o.specimen_id),
+                tests.join(",")
+            )
+        })
+        .collect();
+    let mut line = format!(
+        "{subject}  cmd {}  {} order(s): {}",
+        clip(&cmd.id),
+        cmd.orders.len(),
+        orders.join(", ")
+    );
+    let more = cmd.orders.len().saturating_sub(MAX_OBSERVATIONS_SHOWN);
+    if more > 0 {
+        let _ = write!(line, " (+{more} more)");
+    }
+    line
+}
+
+fn list_or_dash(items: &[String]) -> String {
+    if items.is_empty() {
+        "-".to_owned()
+    } else {
+        items.join(",")
+    }
+}
+
+/// Escapes control characters (a CR in a value must not break the line) and cuts long text.
+fn clip(s: &str) -> String {
+    let mut out = String::new();
+    for (i, ch) in s.trim().chars().enumerate() {
+        if i >= MAX_VALUE_CHARS {
+            out.push('…');
+            break;
+        }
+        if ch.is_control() {
+            out.extend(ch.escape_default());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// Counts of one `tail` run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TailSummary {
+    /// Lines printed.
+    pub printed: u64,
+    /// Messages dropped as repeats.
+    pub duplicates: u64,
+    /// Messages that were not JSON.
+    pub not_json: u64,
+}
+
+/// Why following the bus stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum TailError {
+    /// The NATS server could not be reached or refused the credentials.
+    #[error("connecting to NATS at {url}: {source}")]
+    Connect {
+        /// The URL.
+        url: String,
+        /// The client's error.
+        #[source]
+        source: async_nats::ConnectError,
+    },
+    /// The credentials file could not be read.
+    #[error("reading NATS credentials file {}: {source}", path.display())]
+    Credentials {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The subscription was refused.
+    #[error("subscribing to {subject}: {source}")]
+    Subscribe {
+        /// The subject.
+        subject: String,
+        /// The client's error.
+        #[source]
+        source: async_nats::SubscribeError,
+    },
+    /// The server did not confirm the subscription.
+    #[error("subscribing: {0}")]
+    Flush(String),
+    /// Writing the output failed (e.g. the reader of a pipe went away).
+    #[error("writing output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+/// Connects a plain client for following the bus: same URL, credentials and TLS as the
+/// router, but it fails at once when the server is not reachable (no background retry), and it
+/// never creates or changes streams.
+pub async fn connect(opts: &crate::bus::BusOptions) -> Result<async_nats::Client, TailError> {
+    use crate::bus::BusAuth;
+    let mut co = async_nats::ConnectOptions::new()
+        .name("labwire-tail")
+        .connection_timeout(opts.connect_timeout)
+        .ping_interval(opts.ping_interval);
+    co = match &opts.auth {
+        BusAuth::CredentialsFile(path) => {
+            co.credentials_file(path)
+                .await
+                .map_err(|source| TailError::Credentials {
+                    path: path.clone(),
+                    source,
+                })?
+        }
+        BusAuth::NkeySeed(seed) => co.nkey(seed.clone()),
+        BusAuth::UserPassword { user, password } => {
+            co.user_and_password(user.clone(), password.clone())
+        }
+        BusAuth::Token(token) => co.token(token.clone()),
+        _ => co,
+    };
+    if opts.tls.required {
+        co = co.require_tls(true);
+    }
+    if let Some(ca) = &opts.tls.ca_file {
+        co = co.add_root_certificates(ca.clone());
+    }
+    if let Some((cert, key)) = &opts.tls.client_cert {
+        co = co.add_client_certificate(cert.clone(), key.clone());
+    }
+    co.connect(opts.url.as_str())
+        .await
+        .map_err(|source| TailError::Connect {
+            url: opts.url.clone(),
+            source,
+        })
+}
+
+/// Subscribes to `subject` (core subscription) and waits until the server has it, so that
+/// nothing published afterwards is missed.
+pub async fn subscribe(
+    client: &async_nats::Client,
+    subject: &str,
+) -> Result<async_nats::Subscriber, TailError> {
+    let sub = client
+        .subscribe(subject.to_owned())
+        .await
+        .map_err(|source| TailError::Subscribe {
+            subject: subject.to_owned(),
+            source,
+        })?;
+    client
+        .flush()
+        .await
+        .map_err(|e| TailError::Flush(e.to_string()))?;
+    Ok(sub)
+}
+
+/// Writes one line per message of `sub` to `out` (notes about non-JSON payloads in `--json`
+/// mode go to `notes`) until `shutdown` is cancelled, the subscription ends, or `limit` lines
+/// have been printed.
+pub async fn follow<W: std::io::Write, N: std::io::Write>(
+    mut sub: async_nats::Subscriber,
+    tail: &mut Tail,
+    out: &mut W,
+    notes: &mut N,
+    limit: Option<u64>,
+    shutdown: CancellationToken,
+) -> Result<TailSummary, TailError> {
+    let mut summary = TailSummary::default();
+    loop {
+        let msg = tokio::select! {
+            () = shutdown.cancelled() => break,
+            msg = sub.next() => match msg {
+                Some(m) => m,
+                None => break,
+            },
+        };
+        match tail.render(msg.subject.as_str(), &msg.payload) {
+            Rendered::Line(line) => {
+                writeln!(out, "{line}")?;
+                out.flush()?;
+                summary.printed += 1;
+            }
+            Rendered::Duplicate => summary.duplicates += 1,
+            Rendered::NotJson(note) => {
+                summary.not_json += 1;
+                if tail.json {
+                    writeln!(notes, "{note}")?;
+                } else {
+                    writeln!(out, "{note}")?;
+                    summary.printed += 1;
+                }
+            }
+        }
+        if limit.is_some_and(|n| summary.printed >= n) {
+            break;
+        }
+    }
+    let _ = sub.unsubscribe().await;
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use labwire_event::{
+        InputError, InstrumentId, Observation, Origin, Patient, Protocol, SiteId, Specimen, Status,
+    };
+
+    fn event(kind: EventKind, raw: &[u8]) -> Event {
+        let origin = Origin {
+            site: SiteId::new("site-a").unwrap(),
+            instrument: InstrumentId::new("cobas-1").unwrap(),
+            received_at: "2026-11-26T10:15:00.123Z".parse().unwrap(),
+        };
+        origin.event(kind, Protocol::Astm, raw, 0)
+    }
+
+    fn obs(code: &str, value: &str, units: &str, flags: &[&str]) -> Observation {
+        Observation {
+            code: Some(code.into()),
+            value: Some(value.into()),
+            units: Some(units.into()),
+            flags: flags.iter().map(|f| (*f).to_owned()).collect(),
+            ..Observation::default()
+        }
+    }
+
+    #[test]
+    fn a_result_shows_time_instrument_specimen_and_observations_but_no_patient() {
+        let mut ev = event(EventKind::Result, b"r1");
+        ev.specimen = Some(Specimen {
+            id: Some("S123".into()),
+            specimen_type: None,
+        });
+        ev.patient = Some(Patient {
+            id: Some("MRN-99".into()),
+            name: Some("Doe^Jane".into()),
+            ..Patient::default()
+        });
+        ev.raw = Some("P|1||MRN-99||Doe^Jane".into());
+        ev.observations = vec![
+            obs("GLU", "5.4", "mmol/L", &["H"]),
+            obs("NA", "140", "mmol/L", &[]),
+        ];
+        let line = format_event(&ev);
+        assert_eq!(
+            line,
+            "2026-11-26T10:15:00.123Z  cobas-1  result  specimen=S123  GLU=5.4 mmol/L [H], NA=140 mmol/L"
+        );
+        assert!(!line.contains("Doe") && !line.contains("MRN"));
+    }
+
+    #[test]
+    fn long_values_and_long_lists_are_cut_and_control_characters_escaped() {
+        let mut ev = event(EventKind::Telemetry, b"t1");
+        ev.observations = (0..11)
+            .map(|i| obs(&format!("T{i}"), "1", "", &[]))
+            .collect();
+        ev.observations[0].value = Some("x".repeat(100));
+        ev.observations[1].value = Some("a\rb".into());
+        let line = format_event(&ev);
+        assert!(
+            line.contains(&format!("T0={}…", "x".repeat(MAX_VALUE_CHARS))),
+            "{line}"
+        );
+        assert!(line.contains("T1=a\\rb"), "{line}");
+        assert!(line.contains("T7=1"), "{line}");
+        assert!(!line.contains("T8="), "{line}");
+        assert!(line.ends_with("(+3 more)"), "{line}");
+    }
+
+    #[test]
+    fn status_and_error_events_show_state_and_reason() {
+        let mut st = event(EventKind::Status, b"s1");
+        st.status = Some(Status {
+            state: "disconnected".into(),
+            detail: Some("peer closed".into()),
+        });
+        assert!(format_event(&st).ends_with("status  disconnected: peer closed"));
+        let mut er = event(EventKind::Error, b"e1");
+        er.error = Some(InputError {
+            reason: "bad checksum".into(),
+            offset: Some(212),
+        });
+        assert!(format_event(&er).ends_with("error  at byte 212: bad checksum"));
+    }
+
+    #[test]
+    fn repeated_ids_are_shown_once_and_the_window_is_bounded() {
+        let mut tail = Tail::new(false, 2);
+        let a = serde_json::to_vec(&event(EventKind::Result, b"a")).unwrap();
+        let b = serde_json::to_vec(&event(EventKind::Result, b"b")).unwrap();
+        let c = serde_json::to_vec(&event(EventKind::Result, b"c")).unwrap();
+        assert!(matches!(tail.render("lab.x", &a), Rendered::Line(_)));
+        assert_eq!(tail.render("lab.x", &a), Rendered::Duplicate);
+        assert!(matches!(tail.render("lab.x", &b), Rendered::Line(_)));
+        assert!(matches!(tail.render("lab.x", &c), Rendered::Line(_)));
+        // `a` fell out of the two-id window.
+        assert!(matches!(tail.render("lab.x", &a), Rendered::Line(_)));
+        assert_eq!(tail.render("lab.x", &c), Rendered::Duplicate);
+    }
+
+    #[test]
+    fn json_mode_prints_one_compact_line_per_event() {
+        let mut tail = Tail::new(true, 10);
+        let ev = event(EventKind::Result, b"a");
+        let pretty = serde_json::to_vec_pretty(&ev).unwrap();
+        let Rendered::Line(line) = tail.render("lab.x", &pretty) else {
+            panic!("expected a line")
+        };
+        assert!(!line.contains('\n'));
+        let back: Event = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, ev);
+    }
+
+    #[test]
+    fn other_payloads_are_described_not_dropped() {
+        let mut tail = Tail::new(false, 10);
+        assert!(matches!(
+            tail.render("lab.a.b.result", b"\xff\x00"),
+            Rendered::NotJson(_)
+        ));
+        let cmd = br#"{"schema":"labwire.command/v1","id":"c-1","orders":[{"specimen_id":"S9","tests":["GLU","NA"]}]}"#;
+        assert_eq!(
+            tail.render("lab.site-a.c311.cmd", cmd),
+            Rendered::Line("lab.site-a.c311.cmd  cmd c-1  1 order(s): S9[GLU,NA]".into())
+        );
+        let Rendered::Line(other) = tail.render("lab.x", br#"{"hello":1}"#) else {
+            panic!()
+        };
+        assert!(other.contains("not a labwire event"), "{other}");
+    }
+}
