@@ -22,6 +22,8 @@ pub struct SegmentBuilder {
     delims: Delimiters,
     /// `fields[n - 1]` holds field `n`, already encoded.
     fields: Vec<Vec<u8>>,
+    /// Write at least this many fields, even when empty (for dialects that expect trailing `|`).
+    min_fields: usize,
 }
 
 impl SegmentBuilder {
@@ -75,6 +77,12 @@ impl SegmentBuilder {
         self
     }
 
+    /// Writes at least `n` fields, adding empty ones (and so trailing separators) as needed.
+    pub fn pad_to(&mut self, n: usize) -> &mut Self {
+        self.min_fields = n.min(10_000);
+        self
+    }
+
     /// Sets field `n` to bytes that are already ER7-encoded with this message's delimiters
     /// (copied from an inbound message, for instance).
     pub fn set_raw(&mut self, n: usize, raw: &[u8]) -> &mut Self {
@@ -91,19 +99,18 @@ impl SegmentBuilder {
             .fields
             .iter()
             .rposition(|f| !f.is_empty())
-            .map_or(0, |p| p + 1);
-        if &self.name == b"MSH" {
+            .map_or(0, |p| p + 1)
+            .max(self.min_fields);
+        let first = if &self.name == b"MSH" {
             out.push(d.field);
             out.extend_from_slice(&d.encoding_characters());
-            for f in self.fields.iter().take(used).skip(2) {
-                out.push(d.field);
-                out.extend_from_slice(f);
-            }
+            2
         } else {
-            for f in self.fields.iter().take(used) {
-                out.push(d.field);
-                out.extend_from_slice(f);
-            }
+            0
+        };
+        for i in first..used {
+            out.push(d.field);
+            out.extend_from_slice(self.fields.get(i).map(Vec::as_slice).unwrap_or_default());
         }
         out.push(b'\r');
     }
@@ -129,6 +136,7 @@ impl MessageBuilder {
                 name: *b"MSH",
                 delims,
                 fields: Vec::new(),
+                min_fields: 0,
             },
             segments: Vec::new(),
         })
@@ -154,6 +162,7 @@ impl MessageBuilder {
             name: name3,
             delims: self.delims,
             fields: Vec::new(),
+            min_fields: 0,
         });
         self.segments
             .last_mut()

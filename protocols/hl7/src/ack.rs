@@ -1,1 +1,0 @@
-//! Acknowledgements (HL7 v2.5 §2.9).
