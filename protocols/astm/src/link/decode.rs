@@ -137,9 +137,9 @@ impl FrameDecoder {
             match self.state {
                 State::Idle => {
                     if (byte == STX || Control::from_byte(byte).is_some())
-                        && let Some((offset, len)) = self.noise.take()
+                        && let Some(noise) = self.take_noise()
                     {
-                        return Some(Decoded::Noise { offset, len });
+                        return Some(noise);
                     }
                     self.advance(input, 1);
                     if byte == STX {
@@ -152,8 +152,7 @@ impl FrameDecoder {
                     } else if let Some((_, len)) = self.noise.as_mut() {
                         *len += 1;
                         if *len >= NOISE_REPORT_BYTES {
-                            let (offset, len) = self.noise.take().unwrap_or_default();
-                            return Some(Decoded::Noise { offset, len });
+                            return self.take_noise();
                         }
                     } else if byte != CR && byte != LF {
                         self.noise = Some((self.offset - 1, 1));
@@ -270,15 +269,37 @@ impl FrameDecoder {
         }
     }
 
+    /// Reports the noise seen since the last item, if any, without waiting
+    /// for the run to end (a link calls this after each read, so a garbled
+    /// reply byte is noticed at once). Bytes that follow continue the count.
+    pub fn flush_noise(&mut self) -> Option<Decoded<'static>> {
+        if self.state == State::Idle {
+            self.take_noise()
+        } else {
+            None
+        }
+    }
+
+    fn take_noise(&mut self) -> Option<Decoded<'static>> {
+        let (offset, len) = self.noise.take()?;
+        if len == 0 {
+            return None;
+        }
+        // Later bytes belong to a new run that starts right here.
+        self.noise = Some((self.offset, 0));
+        Some(Decoded::Noise { offset, len })
+    }
+
     /// Signals the end of the input: returns the error for a frame left
     /// unfinished, or the last run of noise, and resets to idle.
     pub fn finish(&mut self) -> Option<Decoded<'static>> {
         let state = std::mem::replace(&mut self.state, State::Idle);
         match state {
-            State::Idle => self
-                .noise
-                .take()
-                .map(|(offset, len)| Decoded::Noise { offset, len }),
+            State::Idle => {
+                let noise = self.take_noise();
+                self.noise = None;
+                noise
+            }
             State::Discard | State::DiscardCheck(_) => None,
             State::Number | State::Text | State::Check1 | State::Check2(_) => {
                 let kind = match FrameNumber::from_ascii(self.raw_number) {
