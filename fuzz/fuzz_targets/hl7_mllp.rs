@@ -1,0 +1,4 @@
+//! Fuzz target: see `labwire_hl7::fuzz::mllp`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| labwire_hl7::fuzz::mllp(data));
