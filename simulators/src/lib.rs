@@ -19,3 +19,7 @@ pub mod traffic;
 pub use message::{ExpectedObservation, SimMessage};
 pub use profile::{Profile, ProfileError, WireProtocol};
 pub use traffic::{Traffic, TrafficConfig, Work};
+pub mod astm_session;
+pub mod fault;
+pub mod ledger;
+pub mod wire;
