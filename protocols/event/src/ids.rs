@@ -23,7 +23,9 @@ pub enum IdError {
         len: usize,
     },
     /// The id has a character outside `[a-z0-9-]`.
-    #[error("id {id:?} has {ch:?} at position {position}; only lowercase a-z, 0-9 and '-' are allowed")]
+    #[error(
+        "id {id:?} has {ch:?} at position {position}; only lowercase a-z, 0-9 and '-' are allowed"
+    )]
     BadChar {
         /// The offending id.
         id: String,

@@ -22,7 +22,8 @@ pub fn normalize_message_time(raw: &str) -> Option<String> {
         Some((d, f)) => (d, Some(f)),
         None => (body, None),
     };
-    if !digits.bytes().all(|b| b.is_ascii_digit()) || !matches!(digits.len(), 4 | 6 | 8 | 10 | 12 | 14)
+    if !digits.bytes().all(|b| b.is_ascii_digit())
+        || !matches!(digits.len(), 4 | 6 | 8 | 10 | 12 | 14)
     {
         return None;
     }
@@ -93,7 +94,16 @@ mod tests {
 
     #[test]
     fn garbage_is_none() {
-        for bad in ["", "  ", "2024020", "2024-02-03", "20241303", "abc", "20240203+05", "20240203.5"] {
+        for bad in [
+            "",
+            "  ",
+            "2024020",
+            "2024-02-03",
+            "20241303",
+            "abc",
+            "20240203+05",
+            "20240203.5",
+        ] {
             assert_eq!(n(bad), None, "{bad}");
         }
     }
