@@ -102,6 +102,15 @@ impl Router {
         &self.status
     }
 
+    /// Opens the order-download queue of one instrument (a durable JetStream consumer).
+    pub async fn commands(
+        &self,
+        target: crate::commands::CommandTarget,
+        opts: crate::commands::CommandOptions,
+    ) -> Result<crate::commands::CommandQueue, BusError> {
+        crate::commands::CommandQueue::open(&self.bus, self.status.clone(), target, opts).await
+    }
+
     /// The shared counters.
     pub fn stats(&self) -> &Arc<RouterStats> {
         self.bus.stats()

@@ -1,0 +1,78 @@
+//! Host queries: "which tests for this specimen?" asked by an instrument, answered by a lab app.
+//!
+//! Conventions §2: `lab.<site>.<instrument>.query` is core NATS request/reply, never stored (the
+//! stream does not capture it). The request carries the `query` event as JSON; the reply is a
+//! [`labwire_event::QueryReply`]. No responder, no reply in time, or a reply that does not parse
+//! all mean the connector tells the instrument "no information" ([`QueryOutcome::NoOrders`]).
+
+use crate::bus::Bus;
+use labwire_event::{Event, EventKind, QueryReply};
+use std::time::Duration;
+
+/// Default time an app has to answer a host query; well inside the instrument's own timer
+/// (ASTM E1381 gives the receiver 15 s per frame; instruments often wait 10–30 s for orders).
+pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why the instrument is told "no orders".
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NoOrdersReason {
+    /// The app answered with an empty order list.
+    AppHasNone,
+    /// No app subscribes to the query subject.
+    NoResponders,
+    /// No answer within the timeout.
+    Timeout(Duration),
+    /// The answer was not a `QueryReply` (the parse error, with its byte offset when known).
+    BadReply(String),
+    /// The event is not a `query`, or could not be encoded.
+    NotAQuery,
+    /// The request failed otherwise (disconnected, …).
+    Request(String),
+}
+
+/// What to tell the instrument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryOutcome {
+    /// Orders to download.
+    Orders(QueryReply),
+    /// Tell the instrument there is no information for this query.
+    NoOrders(NoOrdersReason),
+}
+
+impl Bus {
+    /// Asks the lab apps for orders: a NATS request on the event's `query` subject, waiting at
+    /// most `timeout`. Never fails: every problem becomes [`QueryOutcome::NoOrders`] with a reason.
+    pub async fn host_query(&self, event: &Event, timeout: Duration) -> QueryOutcome {
+        use async_nats::client::RequestErrorKind;
+        if event.kind != EventKind::Query {
+            return QueryOutcome::NoOrders(NoOrdersReason::NotAQuery);
+        }
+        let Ok(payload) = crate::bus::encode(event) else {
+            return QueryOutcome::NoOrders(NoOrdersReason::NotAQuery);
+        };
+        let request = self.client().request(event.subject(), payload);
+        let reply = match tokio::time::timeout(timeout, request).await {
+            Err(_) => return QueryOutcome::NoOrders(NoOrdersReason::Timeout(timeout)),
+            Ok(Err(e)) => {
+                let reason = match e.kind() {
+                    RequestErrorKind::NoResponders => NoOrdersReason::NoResponders,
+                    RequestErrorKind::TimedOut => NoOrdersReason::Timeout(timeout),
+                    _ => NoOrdersReason::Request(e.to_string()),
+                };
+                return QueryOutcome::NoOrders(reason);
+            }
+            Ok(Ok(msg)) => msg,
+        };
+        match serde_json::from_slice::<QueryReply>(&reply.payload) {
+            Ok(r) if r.orders.is_empty() => QueryOutcome::NoOrders(NoOrdersReason::AppHasNone),
+            Ok(r) => QueryOutcome::Orders(r),
+            Err(e) => {
+                let offset = crate::commands::json_error_offset(&reply.payload, &e);
+                QueryOutcome::NoOrders(NoOrdersReason::BadReply(format!(
+                    "{e} (byte offset {offset})"
+                )))
+            }
+        }
+    }
+}
