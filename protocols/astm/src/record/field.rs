@@ -14,11 +14,13 @@ use super::scan::Split;
 pub struct Field<'a> {
     raw: &'a [u8],
     delims: Delimiters,
+    /// Known to hold no escape character.
+    plain: bool,
 }
 
 impl<'a> Field<'a> {
-    pub(crate) fn new(raw: &'a [u8], delims: Delimiters) -> Self {
-        Self { raw, delims }
+    pub(crate) fn new(raw: &'a [u8], delims: Delimiters, plain: bool) -> Self {
+        Self { raw, delims, plain }
     }
 
     /// The bytes as sent (escape sequences and repeat/component delimiters included).
@@ -34,22 +36,30 @@ impl<'a> Field<'a> {
     /// The whole field with escape sequences decoded (repeat and component delimiters stay).
     /// Borrows unless the field holds an escape character.
     pub fn unescaped(&self) -> Cow<'a, [u8]> {
+        if self.plain {
+            return Cow::Borrowed(self.raw);
+        }
         unescape(self.raw, &self.delims)
     }
 
     /// The repeats of the field (one item when the field does not repeat).
     pub fn repeats(&self) -> impl Iterator<Item = Field<'a>> + use<'a> {
-        let delims = self.delims;
-        Split::new(self.raw, delims.repeat, delims).map(move |raw| Field::new(raw, delims))
+        let (delims, plain) = (self.delims, self.plain);
+        Split::new(self.raw, delims.repeat, delims, plain)
+            .map(move |raw| Field::new(raw, delims, plain))
     }
 
     /// The components of the first repeat.
     pub fn components(&self) -> impl Iterator<Item = Component<'a>> + use<'a> {
-        let delims = self.delims;
-        let first = Split::new(self.raw, delims.repeat, delims)
+        let (delims, plain) = (self.delims, self.plain);
+        let first = Split::new(self.raw, delims.repeat, delims, plain)
             .next()
             .unwrap_or_default();
-        Split::new(first, delims.component, delims).map(move |raw| Component { raw, delims })
+        Split::new(first, delims.component, delims, plain).map(move |raw| Component {
+            raw,
+            delims,
+            plain,
+        })
     }
 
     /// Component `n` of the first repeat, 1-based as in the standard (`None` for 0 or past the end).
@@ -68,6 +78,7 @@ impl<'a> Field<'a> {
 pub struct Component<'a> {
     raw: &'a [u8],
     delims: Delimiters,
+    plain: bool,
 }
 
 impl<'a> Component<'a> {
@@ -83,6 +94,9 @@ impl<'a> Component<'a> {
 
     /// The value with escape sequences decoded. Borrows unless it holds an escape character.
     pub fn unescaped(&self) -> Cow<'a, [u8]> {
+        if self.plain {
+            return Cow::Borrowed(self.raw);
+        }
         unescape(self.raw, &self.delims)
     }
 }

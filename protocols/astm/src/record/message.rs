@@ -5,6 +5,7 @@
 //! Several messages back to back (`H…L H…L`) are split at each H record.
 
 use super::error::{RecordError, RecordErrorKind};
+use super::record::type_id;
 use super::{Delimiters, Record, RecordType};
 
 /// Bounds on what one message may hold, so that hostile or broken input cannot make the parser
@@ -187,10 +188,8 @@ impl<'a> Messages<'a> {
             let Some((text, offset, _)) = peek.next() else {
                 break;
             };
-            let kind = text
-                .get(..memchr::memchr(delims.field, text).unwrap_or(text.len()))
-                .map(RecordType::from_id);
-            if kind == Some(RecordType::Header) {
+            let kind = RecordType::from_id(type_id(text, delims.field));
+            if kind == RecordType::Header {
                 break;
             }
             records += 1;
@@ -208,7 +207,7 @@ impl<'a> Messages<'a> {
             self.lines = peek;
             end = offset + text.len();
             end_with_terminators = self.lines.position();
-            if kind == Some(RecordType::Terminator) {
+            if kind == RecordType::Terminator {
                 self.after_terminator = true;
                 break;
             }
@@ -229,6 +228,9 @@ impl<'a> Messages<'a> {
     }
 
     fn check_fields(&self, text: &[u8], offset: usize, d: &Delimiters) -> Result<(), RecordError> {
+        if text.len() < self.limits.max_fields {
+            return Ok(());
+        }
         let fields = text.iter().filter(|&&b| b == d.field).count() + 1;
         if fields > self.limits.max_fields {
             return Err(RecordError::new(
@@ -249,11 +251,24 @@ struct Lines<'a> {
     text: &'a [u8],
     pos: usize,
     base: usize,
+    /// The only terminator byte present, when the text uses just one (then a one-byte search
+    /// is enough); `None` when both CR and LF occur.
+    single: Option<u8>,
 }
 
 impl<'a> Lines<'a> {
     fn new(text: &'a [u8], base: usize) -> Self {
-        Self { text, pos: 0, base }
+        let single = match memchr::memchr(b'\n', text) {
+            None => Some(b'\r'),
+            Some(_) if memchr::memchr(b'\r', text).is_none() => Some(b'\n'),
+            Some(_) => None,
+        };
+        Self {
+            text,
+            pos: 0,
+            base,
+            single,
+        }
     }
 
     /// Absolute offset just after the terminators of the last line handed out.
@@ -273,7 +288,11 @@ impl<'a> Iterator for Lines<'a> {
                 return None;
             }
             let start = self.pos;
-            let len = memchr::memchr2(b'\r', b'\n', rest).unwrap_or(rest.len());
+            let end = match self.single {
+                Some(t) => memchr::memchr(t, rest),
+                None => memchr::memchr2(b'\r', b'\n', rest),
+            };
+            let len = end.unwrap_or(rest.len());
             let line = rest.get(..len)?;
             let after = rest.get(len..)?;
             let terms = after

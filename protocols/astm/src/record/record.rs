@@ -1,6 +1,6 @@
 //! One record (LIS2-A2 §5.3): a line of the message, its type and its fields.
 
-use super::scan::find_delim;
+use super::scan::{find_delim, find1};
 use super::{Delimiters, Field};
 
 /// The record types of LIS2-A2 §5.5 (record type ID, case-insensitive).
@@ -65,6 +65,16 @@ impl RecordType {
     }
 }
 
+/// The record type ID: the bytes before the first field delimiter.
+#[inline]
+pub(crate) fn type_id(text: &[u8], field: u8) -> &[u8] {
+    if text.get(1).is_none_or(|&b| b == field) {
+        return text.get(..1).unwrap_or_default();
+    }
+    let end = find1(text, field).unwrap_or(text.len());
+    text.get(..end).unwrap_or_default()
+}
+
 /// One record of a message: a zero-copy view over its text (terminator excluded).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Record<'a> {
@@ -94,8 +104,7 @@ impl<'a> Record<'a> {
 
     /// The record type ID as sent (field 1).
     pub fn type_id(&self) -> &'a [u8] {
-        let end = memchr::memchr(self.delims.field, self.text).unwrap_or(self.text.len());
-        self.text.get(..end).unwrap_or_default()
+        type_id(self.text, self.delims.field)
     }
 
     /// The record type (case-insensitive).
@@ -109,6 +118,8 @@ impl<'a> Record<'a> {
     pub fn fields(&self) -> Fields<'a> {
         Fields {
             rest: Some(self.text),
+            // Without any escape character, fields split on the field delimiter alone.
+            plain: memchr::memchr(self.delims.escape, self.text).is_none(),
             raw_left: if self.record_type() == RecordType::Header {
                 2
             } else {
@@ -138,6 +149,7 @@ pub struct Fields<'a> {
     /// delimiter definition (which holds the escape character itself).
     raw_left: u8,
     delims: Delimiters,
+    plain: bool,
 }
 
 impl<'a> Iterator for Fields<'a> {
@@ -148,9 +160,9 @@ impl<'a> Iterator for Fields<'a> {
         let rest = self.rest?;
         let end = if self.raw_left > 0 {
             self.raw_left -= 1;
-            memchr::memchr(self.delims.field, rest)
+            find1(rest, self.delims.field)
         } else {
-            find_delim(rest, self.delims.field, &self.delims)
+            find_delim(rest, self.delims.field, &self.delims, self.plain)
         };
         let raw = match end {
             Some(i) => {
@@ -162,7 +174,7 @@ impl<'a> Iterator for Fields<'a> {
                 rest
             }
         };
-        Some(Field::new(raw, self.delims))
+        Some(Field::new(raw, self.delims, self.plain))
     }
 }
 

@@ -6,12 +6,39 @@
 
 use super::Delimiters;
 
-/// Finds the first structural `delim` in `hay`, skipping escape sequences.
+/// Below this length a plain loop beats the set-up cost of a vectorised search.
+const SHORT: usize = 32;
+
+/// Position of the first `a` in `hay`.
 #[inline]
-pub(crate) fn find_delim(hay: &[u8], delim: u8, d: &Delimiters) -> Option<usize> {
+pub(crate) fn find1(hay: &[u8], a: u8) -> Option<usize> {
+    if hay.len() <= SHORT {
+        hay.iter().position(|&x| x == a)
+    } else {
+        memchr::memchr(a, hay)
+    }
+}
+
+/// Position of the first `a` or `b` in `hay`.
+#[inline]
+fn find2(hay: &[u8], a: u8, b: u8) -> Option<usize> {
+    if hay.len() <= SHORT {
+        hay.iter().position(|&x| x == a || x == b)
+    } else {
+        memchr::memchr2(a, b, hay)
+    }
+}
+
+/// Finds the first structural `delim` in `hay`, skipping escape sequences. `plain` says the
+/// text is known to hold no escape character (a plain search is then enough).
+#[inline]
+pub(crate) fn find_delim(hay: &[u8], delim: u8, d: &Delimiters, plain: bool) -> Option<usize> {
+    if plain {
+        return find1(hay, delim);
+    }
     let mut pos = 0;
     loop {
-        let rel = memchr::memchr2(delim, d.escape, hay.get(pos..)?)?;
+        let rel = find2(hay.get(pos..)?, delim, d.escape)?;
         let i = pos + rel;
         if hay.get(i) == Some(&delim) {
             return Some(i);
@@ -69,14 +96,16 @@ pub(crate) struct Split<'a> {
     rest: Option<&'a [u8]>,
     delim: u8,
     delims: Delimiters,
+    plain: bool,
 }
 
 impl<'a> Split<'a> {
-    pub(crate) fn new(hay: &'a [u8], delim: u8, delims: Delimiters) -> Self {
+    pub(crate) fn new(hay: &'a [u8], delim: u8, delims: Delimiters, plain: bool) -> Self {
         Self {
             rest: Some(hay),
             delim,
             delims,
+            plain,
         }
     }
 }
@@ -87,7 +116,7 @@ impl<'a> Iterator for Split<'a> {
     #[inline]
     fn next(&mut self) -> Option<&'a [u8]> {
         let hay = self.rest?;
-        match find_delim(hay, self.delim, &self.delims) {
+        match find_delim(hay, self.delim, &self.delims, self.plain) {
             Some(i) => {
                 let (piece, rest) = hay.split_at_checked(i)?;
                 self.rest = rest.get(1..);
@@ -106,7 +135,7 @@ mod tests {
     use super::*;
 
     fn split(s: &[u8]) -> Vec<&[u8]> {
-        Split::new(s, b'|', Delimiters::default()).collect()
+        Split::new(s, b'|', Delimiters::default(), false).collect()
     }
 
     #[test]
