@@ -130,6 +130,9 @@ pub(crate) fn build(profile: &Profile, work: &Work, seq: u64) -> SimMessage {
         (Work::Patient(p), Hl7Template::OruR01) => {
             let at = stamp(p.completed_at);
             let i = &p.identity;
+            // Mindray puts the barcode in OBR-2 and its sample number in OBR-3; labwire reads
+            // the specimen from OBR-3, so both carry the specimen id here.
+            let sid = e(&p.specimen_id);
             segs.push(msh(profile, h, &at, "ORU^R01", &control_id, "0", "|||"));
             segs.push(format!(
                 "PID|1|{}|||{}^{}||{}|{}",
@@ -140,8 +143,7 @@ pub(crate) fn build(profile: &Profile, work: &Work, seq: u64) -> SimMessage {
                 i.sex
             ));
             segs.push(format!(
-                "OBR|1|{}|{seq}|^|N|{at}|{at}|{at}|||||{}|{at}|{}|{}",
-                e(&p.specimen_id),
+                "OBR|1|{sid}|{sid}|^|N|{at}|{at}|{at}|||||{}|{at}|{}|{}",
                 e(&i.comment),
                 e(&h.specimen_type),
                 e(&i.physician)
@@ -151,10 +153,10 @@ pub(crate) fn build(profile: &Profile, work: &Work, seq: u64) -> SimMessage {
         }
         (Work::Qc(q), Hl7Template::OruR01) => {
             let at = stamp(q.completed_at);
+            let sid = e(&q.control_id);
             segs.push(msh(profile, h, &at, "ORU^R01", &control_id, "2", "|||"));
             segs.push(format!(
-                "OBR|1|{}|{seq}|^|N|{at}|{at}|{at}|||||QC lot {} level {}|{at}|{}",
-                e(&q.control_id),
+                "OBR|1|{sid}|{sid}|^|N|{at}|{at}|{at}|||||QC lot {} level {}|{at}|{}",
                 e(&q.lot),
                 q.level,
                 e(&h.specimen_type)
@@ -162,6 +164,13 @@ pub(crate) fn build(profile: &Profile, work: &Work, seq: u64) -> SimMessage {
             oru_results(&mut segs, &q.results, &at);
             (EventKind::Qc, expected_of(&q.results))
         }
+    };
+    // One event per order group: OUL^R22 has one OBR per test, ORU^R01 one OBR per message.
+    let event_count = match (work, h.template) {
+        (Work::Patient(_) | Work::Qc(_), Hl7Template::OulR22) => {
+            u32::try_from(expected.len().max(1)).unwrap_or(u32::MAX)
+        }
+        _ => 1,
     };
     let mut text = segs.join(&h.segment_terminator);
     text.push_str(&h.segment_terminator);
@@ -172,7 +181,7 @@ pub(crate) fn build(profile: &Profile, work: &Work, seq: u64) -> SimMessage {
         control_id,
         specimen_ids: work.specimen_ids(),
         expected,
-        event_count: 1,
+        event_count,
     }
 }
 

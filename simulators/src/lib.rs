@@ -21,5 +21,7 @@ pub use profile::{Profile, ProfileError, WireProtocol};
 pub use traffic::{Traffic, TrafficConfig, Work};
 pub mod astm_session;
 pub mod fault;
+pub mod hl7_session;
+mod instrument;
 pub mod ledger;
 pub mod wire;
