@@ -10,7 +10,7 @@ use super::scan::Split;
 ///
 /// Component access ([`Field::component`], [`Field::components`]) looks at the first repeat;
 /// use [`Field::repeats`] to reach the others.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Field<'a> {
     raw: &'a [u8],
     delims: Delimiters,
@@ -74,7 +74,7 @@ impl<'a> Field<'a> {
 }
 
 /// One component of a field: the smallest unit of a record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Component<'a> {
     raw: &'a [u8],
     delims: Delimiters,
@@ -98,5 +98,21 @@ impl<'a> Component<'a> {
             return Cow::Borrowed(self.raw);
         }
         unescape(self.raw, &self.delims)
+    }
+}
+// Hand-written Debug: values are patient data and must not reach a log through `{:?}`.
+impl std::fmt::Debug for Field<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Field")
+            .field("len", &self.raw.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Component<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Component")
+            .field("len", &self.raw.len())
+            .finish_non_exhaustive()
     }
 }

@@ -34,7 +34,7 @@ impl Default for Limits {
 }
 
 /// One ASTM message: its text, delimiters and records. Zero-copy and allocation-free.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Message<'a> {
     text: &'a [u8],
     offset: usize,
@@ -94,7 +94,7 @@ impl<'a> Message<'a> {
 }
 
 /// Iterator over the records of a [`Message`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Records<'a> {
     lines: Lines<'a>,
     delims: Delimiters,
@@ -124,7 +124,7 @@ pub fn messages<'a>(input: &'a [u8], limits: &Limits) -> Messages<'a> {
 }
 
 /// Iterator over the messages of an input; see [`messages`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Messages<'a> {
     input: &'a [u8],
     lines: Lines<'a>,
@@ -246,7 +246,7 @@ impl<'a> Messages<'a> {
 
 /// Splits text into non-blank lines on any run of CR/LF; yields (line, absolute offset, end of
 /// the terminator run).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct Lines<'a> {
     text: &'a [u8],
     pos: usize,
@@ -305,6 +305,32 @@ impl<'a> Iterator for Lines<'a> {
             }
             return Some((line, self.base + start, self.base + self.pos));
         }
+    }
+}
+
+// Hand-written Debug: message text is patient data and must not reach a log through `{:?}`.
+impl std::fmt::Debug for Message<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Message")
+            .field("offset", &self.offset)
+            .field("len", &self.text.len())
+            .field("records", &self.records)
+            .field("delims", &self.delims)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Records<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Records").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Messages<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Messages")
+            .field("count", &self.count)
+            .finish_non_exhaustive()
     }
 }
 

@@ -76,7 +76,7 @@ pub(crate) fn type_id(text: &[u8], field: u8) -> &[u8] {
 }
 
 /// One record of a message: a zero-copy view over its text (terminator excluded).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Record<'a> {
     text: &'a [u8],
     offset: usize,
@@ -142,7 +142,7 @@ impl<'a> Record<'a> {
 }
 
 /// Iterator over the fields of a [`Record`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Fields<'a> {
     rest: Option<&'a [u8]>,
     /// Fields still to split on the raw field delimiter: the type ID, and in an H record the
@@ -175,6 +175,23 @@ impl<'a> Iterator for Fields<'a> {
             }
         };
         Some(Field::new(raw, self.delims, self.plain))
+    }
+}
+
+// Hand-written Debug: record text is patient data and must not reach a log through `{:?}`.
+impl std::fmt::Debug for Record<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field("type", &self.record_type())
+            .field("offset", &self.offset)
+            .field("len", &self.text.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Fields<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fields").finish_non_exhaustive()
     }
 }
 
@@ -213,6 +230,20 @@ mod tests {
         assert_eq!(gx.field(5).unwrap().raw(), b"GX");
         assert_eq!(rec(b"H").fields().count(), 1);
         assert_eq!(rec(b"H|\\^&").fields().count(), 2);
+    }
+
+    #[test]
+    fn debug_output_is_redacted() {
+        let m = crate::record::Message::parse(b"H|\\^&\rP|1||Doe^Jane\rL\r", &Default::default())
+            .unwrap();
+        let p = m.records().nth(1).unwrap();
+        let shown = format!(
+            "{m:?} {p:?} {:?} {:?}",
+            p.field(4).unwrap(),
+            p.field(4).unwrap().component(1).unwrap()
+        );
+        assert!(!shown.contains("Doe"), "{shown}");
+        assert!(shown.contains("Patient"));
     }
 
     #[test]

@@ -91,7 +91,7 @@ pub(crate) fn sequence_end(hay: &[u8], i: usize, d: &Delimiters) -> Escape {
 }
 
 /// Iterator over the pieces of `hay` between structural `delim`s (escape-aware).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Split<'a> {
     rest: Option<&'a [u8]>,
     delim: u8,
