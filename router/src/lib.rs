@@ -23,4 +23,7 @@ pub use stats::{RouterStats, StatsSnapshot};
 pub use status::StatusReporter;
 
 pub mod config;
+pub mod health;
+pub mod logging;
+pub mod metrics;
 pub mod tail;
