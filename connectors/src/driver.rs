@@ -13,7 +13,7 @@ use crate::health::LinkHealth;
 use crate::ingest::{CommandDelivery, CommandOutcome, Ingest};
 use crate::link::{Link, LinkEvent, SendId, Token};
 use crate::status::StatusReporter;
-use crate::transport::Connection;
+use crate::transport::{BoxStream, Connection};
 use bytes::BytesMut;
 use labwire_event::{Event, EventKind, InputError, InstrumentId, Origin, QueryReply, SiteId};
 use std::time::Duration;
@@ -99,6 +99,38 @@ pub(crate) struct Driver<'a, C: Connector, I: Ingest> {
     pub shutdown: &'a CancellationToken,
 }
 
+/// The write half with its deadline.
+struct Writer {
+    wr: tokio::io::WriteHalf<BoxStream>,
+    out: BytesMut,
+    timeout: Duration,
+}
+
+impl Writer {
+    /// Writes everything the link wants sent, under the write deadline.
+    async fn flush<L: Link>(&mut self, link: &mut L, health: &LinkHealth) -> Result<(), Ended> {
+        while link.poll_transmit(&mut self.out) {}
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let write = async {
+            self.wr.write_all(&self.out).await?;
+            self.wr.flush().await
+        };
+        match tokio::time::timeout(self.timeout, write).await {
+            Ok(Ok(())) => {
+                self.out.clear();
+                Ok(())
+            }
+            Ok(Err(e)) => Err(Ended::WriteFailed(e)),
+            Err(_) => {
+                health.timeout();
+                Err(Ended::WriteTimeout)
+            }
+        }
+    }
+}
+
 /// A download in flight.
 struct Pending {
     id: SendId,
@@ -129,32 +161,26 @@ impl<C: Connector, I: Ingest> Driver<'_, C, I> {
             closed_by_transport,
             ..
         } = conn;
-        let (mut rd, mut wr) = tokio::io::split(stream);
+        let (mut rd, wr) = tokio::io::split(stream);
+        let mut writer = Writer {
+            wr,
+            out: BytesMut::new(),
+            timeout: self.config.write_timeout,
+        };
         let mut buf = vec![0u8; self.config.read_chunk.max(1)];
-        let mut out = BytesMut::new();
         let mut counters = link.counters();
         let mut next_send_id = 0u64;
         let mut idle_deadline = self.config.idle_timeout.map(|d| Instant::now() + d);
         loop {
             // 1. Everything the link wants written, under the write deadline.
-            while link.poll_transmit(&mut out) {}
-            if !out.is_empty() {
-                let write = async {
-                    wr.write_all(&out).await?;
-                    wr.flush().await
-                };
-                match tokio::time::timeout(self.config.write_timeout, write).await {
-                    Ok(Ok(())) => out.clear(),
-                    Ok(Err(e)) => return Ended::WriteFailed(e),
-                    Err(_) => {
-                        self.health.timeout();
-                        return Ended::WriteTimeout;
-                    }
-                }
+            if let Err(end) = writer.flush(link, self.health).await {
+                return end;
             }
             // 2. One event at a time; its answer may produce more bytes, so loop back.
             if let Some(ev) = link.poll_event() {
-                self.on_event(link, ev, pending).await;
+                if let Err(end) = self.on_event(link, ev, pending, &mut writer).await {
+                    return end;
+                }
                 let now = link.counters();
                 self.health.add_link_delta(counters, now);
                 counters = now;
@@ -229,9 +255,17 @@ impl<C: Connector, I: Ingest> Driver<'_, C, I> {
         }
     }
 
-    async fn on_event(&mut self, link: &mut C::Link, ev: LinkEvent, pending: &mut Option<Pending>) {
+    async fn on_event(
+        &mut self,
+        link: &mut C::Link,
+        ev: LinkEvent,
+        pending: &mut Option<Pending>,
+        writer: &mut Writer,
+    ) -> Result<(), Ended> {
         match ev {
-            LinkEvent::Message { token, raw } => self.on_message(link, token, raw).await,
+            LinkEvent::Message { token, raw } => {
+                return self.on_message(link, token, raw, writer).await;
+            }
             LinkEvent::Rejected {
                 reason,
                 offset,
@@ -256,6 +290,7 @@ impl<C: Connector, I: Ingest> Driver<'_, C, I> {
                 }
             }
         }
+        Ok(())
     }
 
     fn error_event(&self, raw: &[u8], error: InputError) -> Event {
@@ -267,7 +302,13 @@ impl<C: Connector, I: Ingest> Driver<'_, C, I> {
         ev
     }
 
-    async fn on_message(&mut self, link: &mut C::Link, token: Token, raw: Vec<u8>) {
+    async fn on_message(
+        &mut self,
+        link: &mut C::Link,
+        token: Token,
+        raw: Vec<u8>,
+        writer: &mut Writer,
+    ) -> Result<(), Ended> {
         let origin = self.origin();
         match self.connector.decode(&raw, &origin) {
             Ok(events) => {
@@ -276,9 +317,12 @@ impl<C: Connector, I: Ingest> Driver<'_, C, I> {
                 if !others.is_empty() && !self.submit(others).await {
                     self.health.ingest_failure();
                     link.reject(token, now_std());
-                    return;
+                    return Ok(());
                 }
                 if let Some(first) = queries.first() {
+                    link.query_received(token, now_std());
+                    // Let the acknowledgement out before waiting for the apps.
+                    writer.flush(link, self.health).await?;
                     let reply = self.ask(&queries).await;
                     link.answer_query(token, first, reply.as_ref(), now_std());
                 } else {
@@ -297,6 +341,7 @@ impl<C: Connector, I: Ingest> Driver<'_, C, I> {
                 }
             }
         }
+        Ok(())
     }
 
     /// Asks the apps about every query record of one message; merges the orders.

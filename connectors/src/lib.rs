@@ -8,6 +8,7 @@
 //! - [`serial_line`]: line-oriented serial devices (balances, pH meters).
 #![forbid(unsafe_code)]
 
+pub mod astm;
 mod connector;
 mod driver;
 mod health;

@@ -22,7 +22,7 @@ pub struct SendId(pub u64);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkEvent {
     /// A complete message; answer with [`Link::commit`], [`Link::reject`], [`Link::refuse`] or
-    /// [`Link::answer_query`].
+    /// [`Link::query_received`] then [`Link::answer_query`].
     Message {
         /// The pending acknowledgement.
         token: Token,
@@ -123,8 +123,16 @@ pub trait Link: Send {
         self.commit(token, now);
     }
 
-    /// The message was a host query: acknowledge it and send the answer (`None`: no reply in
-    /// time, which is answered as "no information"). The default only acknowledges.
+    /// The message is a host query and was accepted for answering. Called before the lab
+    /// applications are asked, so a protocol whose query is acknowledged separately (ASTM) can
+    /// release the instrument's line at once. The default commits; HL7 keeps the token, since
+    /// its answer (RSP^K11) is the acknowledgement.
+    fn query_received(&mut self, token: Token, now: Instant) {
+        self.commit(token, now);
+    }
+
+    /// Sends the answer to a host query (`reply` `None`: nobody answered in time, which is
+    /// answered as "no information"). The default sends nothing.
     fn answer_query(
         &mut self,
         token: Token,
@@ -132,8 +140,7 @@ pub trait Link: Send {
         reply: Option<&QueryReply>,
         now: Instant,
     ) {
-        let _ = (query, reply);
-        self.commit(token, now);
+        let _ = (token, query, reply, now);
     }
 
     /// True when the line is quiet and a download could start now.

@@ -1,6 +1,8 @@
 //! Helpers shared by the connector integration tests.
 #![allow(dead_code)]
 
+pub mod astm_instrument;
+
 use labwire_connectors::transport::{BackoffConfig, Connection, Transport};
 use labwire_connectors::{ConnectorContext, DriverConfig, Ingest, MemoryIngest};
 use labwire_event::{Event, EventKind, InstrumentId, SiteId};

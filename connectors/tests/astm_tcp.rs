@@ -1,0 +1,512 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! The ASTM connector over real TCP sockets, against a simulated instrument running the real
+//! E1381 link in the instrument role. The ingest is in memory here; `end_to_end_nats.rs` runs the
+//! same paths through a real nats-server.
+
+mod common;
+
+use common::astm_instrument::AstmInstrument;
+use common::*;
+use labwire_astm::link::{FrameEnd, FrameNumber, SendFailure, encode_frame};
+use labwire_connectors::astm::{AstmConfig, AstmConnector};
+use labwire_connectors::transport::{OnSecondConnection, TcpServer, TcpServerConfig, Transport};
+use labwire_connectors::{
+    CommandDelivery, CommandOutcome, ConnectorContext, LinkHealth, MemoryIngest, run,
+};
+use labwire_event::{COMMAND_SCHEMA, Command, EventKind, Order, QueryReply};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+const RESULT: &[u8] = b"H|\\^&|||c311^1.0|||||||P|LIS2-A2|20261126101500\rP|1||PID1||Doe^John\rO|1|S1||^^^GLU|R\rR|1|^^^GLU|5.4|mmol/L|3.9-6.1|N||F\rL|1|N\r";
+const QUERY: &[u8] =
+    b"H|\\^&|||c311^1.0|||||||P|LIS2-A2|20261126101500\rQ|1|^S1||ALL||||||||O\rL|1|N\r";
+
+fn astm_config() -> AstmConfig {
+    let mut c = AstmConfig::default();
+    c.link.receiver_timeout = Duration::from_millis(600);
+    c.link.sender_timeout = Duration::from_secs(2);
+    c.link.host_contention_wait = Duration::from_millis(200);
+    c
+}
+
+struct Running {
+    addr: SocketAddr,
+    health: LinkHealth,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), labwire_connectors::ConnectorError>>,
+}
+
+impl Running {
+    async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(2), self.task)
+            .await
+            .expect("connector stops promptly")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+async fn start(
+    ingest: &MemoryIngest,
+    name: &str,
+    policy: OnSecondConnection,
+    tweak: impl FnOnce(&mut ConnectorContext<MemoryIngest>),
+) -> Running {
+    let server = TcpServer::bind(TcpServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        allow_peers: vec!["127.0.0.1".parse().unwrap()],
+        on_second_connection: policy,
+    })
+    .await
+    .unwrap();
+    let addr = server.local_addr();
+    let mut ctx = context(ingest.clone(), name);
+    tweak(&mut ctx);
+    let health = ctx.health.clone();
+    let shutdown = ctx.shutdown.clone();
+    let task = tokio::spawn(run(
+        AstmConnector::new(astm_config()),
+        Transport::from(server),
+        ctx,
+    ));
+    Running {
+        addr,
+        health,
+        shutdown,
+        task,
+    }
+}
+
+async fn instrument(addr: SocketAddr) -> AstmInstrument<TcpStream> {
+    AstmInstrument::new(TcpStream::connect(addr).await.unwrap())
+}
+
+fn results(ingest: &MemoryIngest) -> usize {
+    ingest.of_kind(EventKind::Result).len()
+}
+
+#[tokio::test]
+async fn a_result_is_acknowledged_once_it_is_durable() {
+    let ingest = MemoryIngest::new();
+    let c = start(&ingest, "c311-1", OnSecondConnection::Refuse, |_| {}).await;
+    let mut inst = instrument(c.addr).await;
+    inst.send(RESULT).await.unwrap();
+    let events = ingest.of_kind(EventKind::Result);
+    assert_eq!(events.len(), 1, "stored before the final ACK");
+    assert_eq!(events[0].observations[0].value.as_deref(), Some("5.4"));
+    assert_eq!(
+        events[0].specimen.as_ref().unwrap().id.as_deref(),
+        Some("S1")
+    );
+    assert_eq!(c.health.snapshot().messages, 1);
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn an_ingest_outage_naks_the_final_frame_and_the_retransmission_is_stored() {
+    let ingest = MemoryIngest::new();
+    ingest.set_failing(true);
+    let c = start(&ingest, "c311-2", OnSecondConnection::Refuse, |_| {}).await;
+    let healer = {
+        let ingest = ingest.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            ingest.set_failing(false);
+        })
+    };
+    let mut inst = instrument(c.addr).await;
+    // The instrument retries a NAKed frame up to 6 times; slow it down so the outage spans
+    // at least one NAK.
+    let sent = inst.send(RESULT).await;
+    healer.await.unwrap();
+    let h = c.health.snapshot();
+    if sent.is_ok() {
+        assert_eq!(results(&ingest), 1);
+    } else {
+        assert_eq!(sent, Err(Some(SendFailure::TooManyRetries)));
+        assert_eq!(results(&ingest), 0);
+        inst.send(RESULT).await.unwrap();
+        assert_eq!(results(&ingest), 1);
+    }
+    assert!(h.naks_sent >= 1, "{h:?}");
+    assert!(h.ingest_failures >= 1, "{h:?}");
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn a_permanent_outage_never_acknowledges() {
+    let ingest = MemoryIngest::new();
+    ingest.set_failing(true);
+    let c = start(&ingest, "c311-3", OnSecondConnection::Refuse, |_| {}).await;
+    let mut inst = instrument(c.addr).await;
+    assert_eq!(
+        inst.send(RESULT).await,
+        Err(Some(SendFailure::TooManyRetries))
+    );
+    let h = c.health.snapshot();
+    assert_eq!(h.messages, 0);
+    assert!(h.naks_sent >= 6, "{h:?}");
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn a_host_query_is_answered_with_the_apps_orders() {
+    let ingest = MemoryIngest::new();
+    ingest.answer(
+        "S1",
+        QueryReply {
+            orders: vec![Order {
+                specimen_id: "S1".into(),
+                tests: vec!["GLU".into(), "CREA".into()],
+                ..Order::default()
+            }],
+        },
+    );
+    let c = start(&ingest, "c311-4", OnSecondConnection::Refuse, |_| {}).await;
+    let mut inst = instrument(c.addr).await;
+    inst.send(QUERY).await.unwrap();
+    let answer = inst
+        .receive(Duration::from_secs(5))
+        .await
+        .expect("an answer");
+    let text = String::from_utf8(answer).unwrap();
+    assert!(
+        text.contains("\rO|1|S1||^^^GLU\\^^^CREA|R||||||A||||||||||||||Q\r"),
+        "{text}"
+    );
+    assert!(text.ends_with("L|1|F\r"), "{text}");
+    let q = ingest.of_kind(EventKind::Query);
+    assert_eq!(
+        q[0].query.as_ref().unwrap().specimen_ids,
+        vec!["S1".to_owned()]
+    );
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn an_unanswered_host_query_gets_no_information() {
+    let ingest = MemoryIngest::new();
+    let c = start(&ingest, "c311-5", OnSecondConnection::Refuse, |_| {}).await;
+    let mut inst = instrument(c.addr).await;
+    inst.send(QUERY).await.unwrap();
+    let answer = inst
+        .receive(Duration::from_secs(5))
+        .await
+        .expect("an answer");
+    assert!(
+        answer.ends_with(b"\rL|1|I\r"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn orders_from_the_command_consumer_are_downloaded_when_the_line_is_idle() {
+    let ingest = MemoryIngest::new();
+    let (tx, rx) = mpsc::channel(4);
+    let c = start(&ingest, "c311-6", OnSecondConnection::Refuse, |ctx| {
+        ctx.commands = Some(rx)
+    })
+    .await;
+    let mut inst = instrument(c.addr).await;
+    let (done, outcome) = oneshot::channel();
+    tx.send(CommandDelivery {
+        command: Command {
+            schema: COMMAND_SCHEMA.into(),
+            id: "cmd-1".into(),
+            orders: vec![Order {
+                specimen_id: "S7".into(),
+                tests: vec!["NA".into()],
+                priority: Some("S".into()),
+                ..Order::default()
+            }],
+        },
+        done,
+    })
+    .await
+    .unwrap();
+    let got = inst
+        .receive(Duration::from_secs(5))
+        .await
+        .expect("a download");
+    let text = String::from_utf8(got).unwrap();
+    assert!(
+        text.contains("\rO|1|S7||^^^NA|S||||||A||||||||||||||O\r"),
+        "{text}"
+    );
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(2), outcome)
+            .await
+            .unwrap()
+            .unwrap(),
+        CommandOutcome::Delivered
+    );
+    // And results still flow the other way afterwards.
+    inst.send(RESULT).await.unwrap();
+    assert_eq!(results(&ingest), 1);
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn a_cable_pulled_mid_frame_ends_in_a_status_event_and_a_clean_reconnect() {
+    let ingest = MemoryIngest::new();
+    let c = start(&ingest, "c311-7", OnSecondConnection::Refuse, |_| {}).await;
+    let mut raw = TcpStream::connect(c.addr).await.unwrap();
+    raw.write_all(&[0x05]).await.unwrap();
+    let mut ack = [0u8; 1];
+    raw.read_exact(&mut ack).await.unwrap();
+    assert_eq!(ack, [0x06]);
+    raw.write_all(b"\x021H|\\^&|||c311").await.unwrap();
+    drop(raw);
+    let events = wait_until(&ingest, "disconnect", |e| {
+        count_state(e, "disconnected") == 1
+    })
+    .await;
+    assert_eq!(count_state(&events, "connected"), 1);
+    let mut inst = instrument(c.addr).await;
+    inst.send(RESULT).await.unwrap();
+    assert_eq!(results(&ingest), 1);
+    assert_eq!(c.health.snapshot().reconnects, 1);
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn garbage_and_a_bad_checksum_become_error_events_and_the_link_keeps_serving() {
+    let ingest = MemoryIngest::new();
+    let c = start(&ingest, "c311-8", OnSecondConnection::Refuse, |_| {}).await;
+    let mut inst = instrument(c.addr).await;
+    inst.stream
+        .write_all(b"\x00\xffnoise on the line\r\n")
+        .await
+        .unwrap();
+    // A frame with a wrong checksum inside a transfer: NAKed, then the real message.
+    inst.stream.write_all(&[0x05]).await.unwrap();
+    let mut b = [0u8; 1];
+    inst.stream.read_exact(&mut b).await.unwrap();
+    assert_eq!(b, [0x06]);
+    inst.stream
+        .write_all(b"\x021H|\\^&\r\x0300\r\n")
+        .await
+        .unwrap();
+    inst.stream.read_exact(&mut b).await.unwrap();
+    assert_eq!(b, [0x15], "bad checksum is NAKed");
+    inst.stream.write_all(&[0x04]).await.unwrap();
+    inst.send(RESULT).await.unwrap();
+    let events = wait_until(&ingest, "result and errors", |e| {
+        e.iter().any(|e| e.kind == EventKind::Result)
+            && e.iter().filter(|e| e.kind == EventKind::Error).count() >= 2
+    })
+    .await;
+    let errors: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Error)
+        .collect();
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.error.as_ref().unwrap().offset.is_some())
+    );
+    let h = c.health.snapshot();
+    assert!(h.checksum_errors >= 1 && h.naks_sent >= 1, "{h:?}");
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn a_byte_by_byte_sender_is_served() {
+    let ingest = MemoryIngest::new();
+    let c = start(&ingest, "c311-9", OnSecondConnection::Refuse, |_| {}).await;
+    let mut s = TcpStream::connect(c.addr).await.unwrap();
+    let mut b = [0u8; 1];
+    s.write_all(&[0x05]).await.unwrap();
+    s.read_exact(&mut b).await.unwrap();
+    assert_eq!(b, [0x06]);
+    let mut frame = Vec::new();
+    encode_frame(FrameNumber::FIRST, RESULT, FrameEnd::Last, &mut frame);
+    for byte in &frame {
+        s.write_all(std::slice::from_ref(byte)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    s.read_exact(&mut b).await.unwrap();
+    assert_eq!(b, [0x06]);
+    s.write_all(&[0x04]).await.unwrap();
+    assert_eq!(results(&ingest), 1);
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn a_frame_that_never_ends_is_cut_at_the_limit() {
+    let ingest = MemoryIngest::new();
+    let c = start(&ingest, "c311-10", OnSecondConnection::Refuse, |_| {}).await;
+    let mut inst = instrument(c.addr).await;
+    inst.stream.write_all(&[0x05]).await.unwrap();
+    let mut b = [0u8; 1];
+    inst.stream.read_exact(&mut b).await.unwrap();
+    inst.stream.write_all(b"\x021").await.unwrap();
+    let chunk = vec![b'A'; 8192];
+    for _ in 0..10 {
+        inst.stream.write_all(&chunk).await.unwrap();
+    }
+    wait_until(&ingest, "over-long frame error", |e| {
+        e.iter().any(|e| e.kind == EventKind::Error)
+    })
+    .await;
+    // After the receiver timer the link is neutral again and a real message goes through.
+    inst.stream.write_all(&[0x04]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let mut sink = [0u8; 64];
+    let _ = tokio::time::timeout(Duration::from_millis(50), inst.stream.read(&mut sink)).await;
+    inst.send(RESULT).await.unwrap();
+    assert_eq!(results(&ingest), 1);
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn an_enq_flood_does_not_wedge_the_link() {
+    let ingest = MemoryIngest::new();
+    let c = start(&ingest, "c311-11", OnSecondConnection::Refuse, |_| {}).await;
+    let mut s = TcpStream::connect(c.addr).await.unwrap();
+    s.write_all(&[0x05; 5000]).await.unwrap();
+    s.write_all(&[0x04]).await.unwrap();
+    // Drain what the host answered, then behave.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let mut sink = vec![0u8; 8192];
+    let answered = tokio::time::timeout(Duration::from_millis(100), s.read(&mut sink))
+        .await
+        .map_or(0, |r| r.unwrap());
+    assert!(
+        answered <= 16,
+        "the flood is not answered byte for byte ({answered})"
+    );
+    let mut inst = AstmInstrument::new(s);
+    inst.send(RESULT).await.unwrap();
+    assert_eq!(results(&ingest), 1);
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn a_silent_peer_is_timed_out_and_disconnected() {
+    let ingest = MemoryIngest::new();
+    let c = start(&ingest, "c311-12", OnSecondConnection::Refuse, |ctx| {
+        ctx.config.idle_timeout = Some(Duration::from_millis(1500));
+    })
+    .await;
+    let mut s = TcpStream::connect(c.addr).await.unwrap();
+    s.write_all(&[0x05]).await.unwrap();
+    // Half-open: the peer never says anything again.
+    let events = wait_until(&ingest, "idle disconnect", |e| {
+        count_state(e, "disconnected") == 1
+    })
+    .await;
+    let detail = events
+        .iter()
+        .filter_map(|e| e.status.as_ref())
+        .find(|s| s.state == "disconnected")
+        .and_then(|s| s.detail.clone())
+        .unwrap();
+    assert!(detail.starts_with("idle timeout"), "{detail}");
+    let h = c.health.snapshot();
+    assert!(h.timeouts >= 2, "receiver timer and idle timeout: {h:?}");
+    // The socket was closed by us.
+    let mut b = [0u8; 8];
+    let n = tokio::time::timeout(Duration::from_secs(1), async {
+        loop {
+            match s.read(&mut b).await {
+                Ok(0) | Err(_) => return 0,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(n, 0);
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn a_second_connection_is_refused_and_reported() {
+    let ingest = MemoryIngest::new();
+    let c = start(&ingest, "c311-13", OnSecondConnection::Refuse, |_| {}).await;
+    let mut first = instrument(c.addr).await;
+    first.send(RESULT).await.unwrap();
+    let mut second = TcpStream::connect(c.addr).await.unwrap();
+    let mut b = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(2), second.read(&mut b))
+        .await
+        .unwrap();
+    assert!(matches!(n, Ok(0) | Err(_)), "second connection closed");
+    wait_until(&ingest, "refusal status", |e| {
+        count_state(e, "second-connection-refused") == 1
+    })
+    .await;
+    // The first keeps working.
+    first.send(RESULT).await.unwrap();
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn a_second_connection_replaces_a_stale_one_when_configured() {
+    let ingest = MemoryIngest::new();
+    let c = start(&ingest, "c311-14", OnSecondConnection::Replace, |_| {}).await;
+    let stale = TcpStream::connect(c.addr).await.unwrap();
+    wait_until(&ingest, "first connected", |e| {
+        count_state(e, "connected") == 1
+    })
+    .await;
+    let mut fresh = instrument(c.addr).await;
+    fresh.send(RESULT).await.unwrap();
+    let events = wait_until(&ingest, "replacement", |e| {
+        count_state(e, "connection-replaced") == 1
+    })
+    .await;
+    assert_eq!(count_state(&events, "connected"), 2);
+    assert_eq!(results(&ingest), 1);
+    drop(stale);
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn a_download_and_a_result_at_the_same_time_both_get_through() {
+    let ingest = MemoryIngest::new();
+    let (tx, rx) = mpsc::channel(4);
+    let c = start(&ingest, "c311-15", OnSecondConnection::Refuse, |ctx| {
+        ctx.commands = Some(rx)
+    })
+    .await;
+    let mut inst = instrument(c.addr).await;
+    // Both sides want to send at once; contention (if the ENQs cross) goes to the instrument.
+    let (done, outcome) = oneshot::channel();
+    tx.send(CommandDelivery {
+        command: Command {
+            schema: COMMAND_SCHEMA.into(),
+            id: "cmd-2".into(),
+            orders: vec![Order {
+                specimen_id: "S8".into(),
+                tests: vec!["K".into()],
+                ..Order::default()
+            }],
+        },
+        done,
+    })
+    .await
+    .unwrap();
+    inst.send(RESULT).await.unwrap();
+    let got = inst
+        .receive(Duration::from_secs(5))
+        .await
+        .expect("download after contention");
+    assert!(String::from_utf8_lossy(&got).contains("O|1|S8||^^^K"));
+    assert_eq!(outcome.await.unwrap(), CommandOutcome::Delivered);
+    assert_eq!(results(&ingest), 1);
+    c.stop().await;
+}
