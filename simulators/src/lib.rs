@@ -15,6 +15,7 @@ pub mod message;
 pub mod profile;
 pub mod text;
 pub mod traffic;
+pub mod verify;
 
 pub use message::{ExpectedObservation, SimMessage};
 pub use profile::{Profile, ProfileError, WireProtocol};
