@@ -31,16 +31,15 @@ pub struct DecodeOptions {
     pub limits: Limits,
 }
 
-/// Why a message produced no events.
+/// Why a message produced no events. `Display` is the reason; [`MapError::offset`] is the byte
+/// offset inside the message (add the message's offset in the capture for a file offset).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MapError {
     /// The message is not well-formed ER7.
     #[error(transparent)]
     Parse(#[from] ParseError),
     /// The message is valid HL7 but not a lab message labwire maps (ACK, ADT, QCK, …).
-    #[error(
-        "at byte {offset}: message type {message_type:?} carries no lab results, orders or queries"
-    )]
+    #[error("message type {message_type:?} carries no lab results, orders or queries")]
     UnsupportedMessageType {
         /// Offset of MSH-9.
         offset: usize,

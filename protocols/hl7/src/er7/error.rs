@@ -1,17 +1,17 @@
 //! Why a message could not be parsed.
 
-/// A message that cannot be read as ER7. Every variant carries the byte offset of the problem
-/// inside the parsed input.
+/// A message that cannot be read as ER7. `Display` is the reason; [`ParseError::offset`] gives
+/// the byte offset of the problem inside the parsed input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
     /// The input does not start with an `MSH` segment followed by its field separator.
-    #[error("at byte {offset}: message does not start with an MSH segment")]
+    #[error("message does not start with an MSH segment")]
     NoHeader {
         /// Where the first segment starts.
         offset: usize,
     },
     /// MSH-1 or MSH-2 is unusable.
-    #[error("at byte {offset}: bad encoding characters: {reason}")]
+    #[error("bad encoding characters: {reason}")]
     BadEncodingCharacters {
         /// Where MSH-2 starts.
         offset: usize,
@@ -27,7 +27,7 @@ pub enum ParseError {
         limit: usize,
     },
     /// The message has more segments than the configured limit.
-    #[error("at byte {offset}: more than {limit} segments")]
+    #[error("more than {limit} segments")]
     TooManySegments {
         /// Where the first segment over the limit starts.
         offset: usize,
@@ -35,7 +35,7 @@ pub enum ParseError {
         limit: usize,
     },
     /// A segment has more fields than the configured limit.
-    #[error("at byte {offset}: segment has more than {limit} fields")]
+    #[error("segment has more than {limit} fields")]
     TooManyFields {
         /// Where the first field over the limit starts.
         offset: usize,
