@@ -313,7 +313,7 @@ impl AstmInstrument {
 
 /// ENQ until ACK: NAK waits the busy timer, ENQ (contention) the contention timer; `false` when
 /// the host never said ACK.
-async fn establish(w: &mut Wire, t: Timers) -> std::io::Result<bool> {
+pub(crate) async fn establish(w: &mut Wire, t: Timers) -> std::io::Result<bool> {
     for _ in 0..t.max_retries {
         w.send(&[ENQ]).await?;
         match w.read_byte(t.ack).await? {

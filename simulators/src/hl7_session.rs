@@ -48,7 +48,7 @@ pub fn read_reply(payload: &[u8]) -> Option<(String, String, usize)> {
     Some((text(1), text(2), orders))
 }
 
-enum Attempt {
+pub(crate) enum Attempt {
     Replied(Reply, jiff::Timestamp),
     Disconnected,
     Silent,
@@ -178,7 +178,11 @@ impl Hl7Instrument {
 }
 
 /// Reads MLLP frames until the acknowledgement of `control_id` or the timer runs out.
-async fn wait_reply(w: &mut Wire, control_id: &str, timer: Duration) -> std::io::Result<Attempt> {
+pub(crate) async fn wait_reply(
+    w: &mut Wire,
+    control_id: &str,
+    timer: Duration,
+) -> std::io::Result<Attempt> {
     let mut framer = Framer::new(FramerConfig::default());
     let deadline = tokio::time::Instant::now() + timer;
     let mut committed = None;

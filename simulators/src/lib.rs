@@ -13,6 +13,7 @@ mod astm_message;
 mod hl7_message;
 pub mod message;
 pub mod profile;
+pub mod replay;
 pub mod text;
 pub mod traffic;
 pub mod verify;

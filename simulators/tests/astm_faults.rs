@@ -370,3 +370,65 @@ async fn enq_contention_makes_the_host_yield_then_answer() {
     assert_eq!((log.contentions, log.replies_completed), (1, 1));
     assert_eq!(r.ledger.entries()[0].orders_received, Some(1));
 }
+
+async fn replay_file(name: &str) -> (labwire_sim::replay::ReplayOutcome, Log, Ledger) {
+    use labwire_sim::replay::Replayer;
+    let (addr, log) = host().await;
+    let bytes = std::fs::read(format!(
+        "{}/../testdata/corpus/astm/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let profile = fast_profile("cobas-c111");
+    let ledger = Ledger::new();
+    let mut wire = labwire_sim::wire::Wire::new(Endpoint::Connect(addr).open().await.unwrap());
+    let replayer = Replayer {
+        site: &SiteId::new("site-a").unwrap(),
+        instrument: &InstrumentId::new("replay-1").unwrap(),
+        profile: &profile,
+        ledger: &ledger,
+    };
+    let outcome = replayer
+        .replay(&mut wire, &bytes, labwire_sim::WireProtocol::Astm)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    (outcome, log, ledger)
+}
+
+#[tokio::test]
+async fn replaying_a_transcript_sends_its_original_frames_and_waits_for_acks() {
+    let (outcome, log, ledger) = replay_file("ortho-vitros-3600-result-session.astm").await;
+    assert_eq!(
+        (
+            outcome.messages,
+            outcome.acked,
+            outcome.frames_sent,
+            outcome.naks
+        ),
+        (1, 1, 9, 0)
+    );
+    let log = log.lock().unwrap();
+    assert_eq!(log.messages.len(), 1);
+    assert!(log.messages[0].starts_with(b"H|\\^&|||3600796"));
+    assert_eq!(log.naks_sent, 0);
+    let e = &ledger.entries()[0];
+    assert_eq!(e.kind, labwire_event::EventKind::Result);
+    assert_eq!(e.specimen_ids, vec!["1068616".to_owned()]);
+}
+
+#[tokio::test]
+async fn replaying_a_bad_checksum_frame_is_naked_until_the_retry_limit() {
+    let (outcome, log, _) = replay_file("synthetic-python-astm-bad-checksum.astm").await;
+    assert_eq!(outcome.acked, 0);
+    assert_eq!(outcome.frames_sent, 6);
+    assert_eq!(log.lock().unwrap().naks_sent, 6);
+}
+
+#[tokio::test]
+async fn replaying_record_text_frames_it_per_the_profile() {
+    let (outcome, log, _) = replay_file("immucor-rvt-two-orders-one-patient-cr.astm").await;
+    assert_eq!((outcome.messages, outcome.acked), (1, 1));
+    assert!(outcome.frames_sent > 1, "record per frame");
+    assert_eq!(log.lock().unwrap().messages.len(), 1);
+}

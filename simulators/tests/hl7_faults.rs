@@ -243,3 +243,46 @@ async fn host_query_counts_the_orders_in_the_rsp_k11() {
     assert_delivered_once_each(&r);
     assert_eq!(r.ledger.entries()[0].orders_received, Some(2));
 }
+
+#[tokio::test]
+async fn replaying_captures_sends_each_message_and_waits_for_its_ack() {
+    use labwire_sim::replay::Replayer;
+    for (name, count) in [
+        (
+            "mindray-cl-series-oru-r01-patient-result-mllp-converted.hl7",
+            1,
+        ),
+        ("biosystems-ba400-oul-r22-two-results.hl7", 1),
+    ] {
+        let (addr, log) = acker().await;
+        let bytes = std::fs::read(format!(
+            "{}/../testdata/corpus/hl7/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let mut profile = Profile::load("ba400").unwrap();
+        profile.timers.ack_timeout_ms = 1_500;
+        let ledger = Ledger::new();
+        let mut wire = labwire_sim::wire::Wire::new(Endpoint::Connect(addr).open().await.unwrap());
+        let replayer = Replayer {
+            site: &SiteId::new("site-a").unwrap(),
+            instrument: &InstrumentId::new("replay-1").unwrap(),
+            profile: &profile,
+            ledger: &ledger,
+        };
+        let outcome = replayer
+            .replay(&mut wire, &bytes, labwire_sim::WireProtocol::Hl7)
+            .await
+            .unwrap();
+        assert_eq!(
+            (outcome.messages, outcome.acked, outcome.naks),
+            (count, count, 0),
+            "{name}"
+        );
+        assert_eq!(log.lock().unwrap().messages.len(), count);
+        assert!(
+            !ledger.entries()[0].event_ids.is_empty(),
+            "{name}: ids from labwire's decoder"
+        );
+    }
+}
