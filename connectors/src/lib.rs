@@ -12,6 +12,7 @@ pub mod astm;
 mod connector;
 mod driver;
 mod health;
+pub mod hl7;
 mod ingest;
 mod link;
 mod memory;

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod astm_instrument;
+pub mod hl7_instrument;
 
 use labwire_connectors::transport::{BackoffConfig, Connection, Transport};
 use labwire_connectors::{ConnectorContext, DriverConfig, Ingest, MemoryIngest};

@@ -1,0 +1,453 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! The HL7 connector over real TCP sockets (server and client roles) and a pty, against a
+//! simulated MLLP instrument.
+
+mod common;
+
+use common::hl7_instrument::{Hl7Instrument, field, segments};
+use common::*;
+use labwire_connectors::hl7::{Hl7Config, Hl7Connector};
+use labwire_connectors::transport::{
+    OnSecondConnection, TcpClient, TcpClientConfig, TcpServer, TcpServerConfig, Transport,
+};
+use labwire_connectors::{
+    CommandDelivery, CommandOutcome, ConnectorContext, LinkHealth, MemoryIngest, run,
+};
+use labwire_event::{COMMAND_SCHEMA, Command, EventKind, Order, QueryReply};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+const T: Duration = Duration::from_secs(3);
+
+fn oru(control_id: &str, msh15: &str, msh16: &str) -> String {
+    format!(
+        "MSH|^~\\&|BA400|Biosystems|Host|Lab|20261126101500||OUL^R22^OUL_R22|{control_id}|P|2.5.1|||{msh15}|{msh16}||UNICODE UTF-8\r\
+         SPM|1|S1||SER\r\
+         OBR||\"\"||GLU^Glucose^A400\r\
+         OBX|1|NM|GLU^Glucose^A400||5.4|mmol/L^mmol/L||N|||F\r"
+    )
+}
+
+fn qbp(control_id: &str, specimen: &str) -> String {
+    format!(
+        "MSH|^~\\&|BA400|Biosystems|Host|Lab|20261126101500||QBP^Q11^QBP_Q11|{control_id}|P|2.5.1|||ER|AL\r\
+         QPD|WOS^Work Order Step^IHE_LABTF|QT{control_id}|{specimen}\r\
+         RCP|I||R\r"
+    )
+}
+
+fn hl7_config() -> Hl7Config {
+    let mut c = Hl7Config::default();
+    c.framer.frame_timeout = Duration::from_millis(400);
+    c.download_ack_timeout = Duration::from_secs(2);
+    c
+}
+
+struct Running {
+    addr: SocketAddr,
+    health: LinkHealth,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), labwire_connectors::ConnectorError>>,
+}
+
+impl Running {
+    async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(2), self.task)
+            .await
+            .expect("connector stops promptly")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+async fn start(
+    ingest: &MemoryIngest,
+    name: &str,
+    tweak: impl FnOnce(&mut ConnectorContext<MemoryIngest>),
+) -> Running {
+    let server = TcpServer::bind(TcpServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        allow_peers: Vec::new(),
+        on_second_connection: OnSecondConnection::Refuse,
+    })
+    .await
+    .unwrap();
+    let addr = server.local_addr();
+    let mut ctx = context(ingest.clone(), name);
+    tweak(&mut ctx);
+    let health = ctx.health.clone();
+    let shutdown = ctx.shutdown.clone();
+    let task = tokio::spawn(run(
+        Hl7Connector::new(hl7_config()),
+        Transport::from(server),
+        ctx,
+    ));
+    Running {
+        addr,
+        health,
+        shutdown,
+        task,
+    }
+}
+
+async fn instrument(addr: SocketAddr) -> Hl7Instrument<TcpStream> {
+    Hl7Instrument::new(TcpStream::connect(addr).await.unwrap())
+}
+
+#[tokio::test]
+async fn original_mode_gets_aa_only_after_the_result_is_stored() {
+    let ingest = MemoryIngest::new();
+    let c = start(&ingest, "ba400-1", |_| {}).await;
+    let mut inst = instrument(c.addr).await;
+    inst.send(&oru("M1", "", "")).await;
+    let ack = inst.recv(T).await.unwrap();
+    assert_eq!(field(&ack, "MSA", 1), "AA");
+    assert_eq!(field(&ack, "MSA", 2), "M1");
+    assert_eq!(field(&ack, "MSH", 9), "ACK^R22^ACK");
+    let results = ingest.of_kind(EventKind::Result);
+    assert_eq!(results.len(), 1, "stored before the ACK was written");
+    assert_eq!(results[0].observations[0].value.as_deref(), Some("5.4"));
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn enhanced_mode_follows_msh15_and_msh16() {
+    let ingest = MemoryIngest::new();
+    let c = start(&ingest, "ba400-2", |_| {}).await;
+    let mut inst = instrument(c.addr).await;
+    inst.send(&oru("M2", "AL", "AL")).await;
+    let first = inst.recv(T).await.unwrap();
+    let second = inst.recv(T).await.unwrap();
+    assert_eq!(field(&first, "MSA", 1), "CA");
+    assert_eq!(field(&second, "MSA", 1), "AA");
+    // BA400 style: accept ACK only on error, application ACK always.
+    inst.send(&oru("M3", "ER", "AL")).await;
+    let only = inst.recv(T).await.unwrap();
+    assert_eq!(field(&only, "MSA", 1), "AA");
+    assert_eq!(field(&only, "MSA", 2), "M3");
+    assert_eq!(
+        inst.recv(Duration::from_millis(200)).await,
+        None,
+        "no commit ACK for ER"
+    );
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn a_message_that_cannot_be_stored_gets_ae_with_err_and_the_resend_is_stored() {
+    let ingest = MemoryIngest::new();
+    ingest.set_failing(true);
+    let c = start(&ingest, "ba400-3", |_| {}).await;
+    let mut inst = instrument(c.addr).await;
+    inst.send(&oru("M4", "", "")).await;
+    let nak = inst.recv(T).await.unwrap();
+    assert_eq!(field(&nak, "MSA", 1), "AE");
+    assert_eq!(segments(&nak, "ERR"), 1, "{nak}");
+    assert!(nak.contains("207"), "application internal error: {nak}");
+    assert!(ingest.of_kind(EventKind::Result).is_empty());
+    ingest.set_failing(false);
+    inst.send(&oru("M4", "", "")).await;
+    let ack = inst.recv(T).await.unwrap();
+    assert_eq!(field(&ack, "MSA", 1), "AA");
+    assert_eq!(ingest.of_kind(EventKind::Result).len(), 1);
+    let h = c.health.snapshot();
+    assert_eq!(
+        (h.naks_sent, h.ingest_failures, h.messages),
+        (1, 1, 1),
+        "{h:?}"
+    );
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn an_unsupported_message_is_rejected_with_ar_and_recorded_as_an_error() {
+    let ingest = MemoryIngest::new();
+    let c = start(&ingest, "ba400-4", |_| {}).await;
+    let mut inst = instrument(c.addr).await;
+    inst.send("MSH|^~\\&|X|Y|H|L|20261126||ADT^A04|A1|P|2.5.1\rPID|1||123\r")
+        .await;
+    let ack = inst.recv(T).await.unwrap();
+    assert_eq!(field(&ack, "MSA", 1), "AR");
+    assert!(
+        ack.contains("|200"),
+        "ERR-3 unsupported message type: {ack}"
+    );
+    let errors = ingest.of_kind(EventKind::Error);
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].error.as_ref().unwrap().offset.is_some());
+    // The connection keeps serving.
+    inst.send(&oru("M5", "", "")).await;
+    assert_eq!(field(&inst.recv(T).await.unwrap(), "MSA", 1), "AA");
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn a_work_order_query_is_answered_with_rsp_k11() {
+    let ingest = MemoryIngest::new();
+    ingest.answer(
+        "S1",
+        QueryReply {
+            orders: vec![Order {
+                specimen_id: "S1".into(),
+                tests: vec!["GLU".into(), "CREA".into()],
+                ..Order::default()
+            }],
+        },
+    );
+    let c = start(&ingest, "ba400-5", |_| {}).await;
+    let mut inst = instrument(c.addr).await;
+    inst.send(&qbp("Q1", "S1")).await;
+    let rsp = inst.recv(T).await.unwrap();
+    assert_eq!(field(&rsp, "MSH", 9), "RSP^K11^RSP_K11");
+    assert_eq!(field(&rsp, "MSA", 2), "Q1");
+    assert_eq!(field(&rsp, "QAK", 2), "OK");
+    assert_eq!(field(&rsp, "SPM", 2), "S1");
+    assert_eq!(segments(&rsp, "OBR"), 2);
+    inst.send(&qbp("Q2", "S404")).await;
+    let nf = inst.recv(T).await.unwrap();
+    assert_eq!(field(&nf, "QAK", 2), "NF");
+    assert_eq!(ingest.of_kind(EventKind::Query).len(), 2);
+    c.stop().await;
+}
+
+fn command(id: &str, specimen: &str) -> (CommandDelivery, oneshot::Receiver<CommandOutcome>) {
+    let (done, outcome) = oneshot::channel();
+    (
+        CommandDelivery {
+            command: Command {
+                schema: COMMAND_SCHEMA.into(),
+                id: id.into(),
+                orders: vec![Order {
+                    specimen_id: specimen.into(),
+                    tests: vec!["NA".into()],
+                    ..Order::default()
+                }],
+            },
+            done,
+        },
+        outcome,
+    )
+}
+
+#[tokio::test]
+async fn a_download_goes_out_as_oml_o33_and_completes_on_orl_o34() {
+    let ingest = MemoryIngest::new();
+    let (tx, rx) = mpsc::channel(4);
+    let c = start(&ingest, "ba400-6", |ctx| ctx.commands = Some(rx)).await;
+    let mut inst = instrument(c.addr).await;
+    wait_until(&ingest, "connected", |e| count_state(e, "connected") == 1).await;
+
+    let (delivery, outcome) = command("cmd-1", "S7");
+    tx.send(delivery).await.unwrap();
+    let oml = inst.recv(T).await.unwrap();
+    assert_eq!(field(&oml, "MSH", 9), "OML^O33^OML_O33");
+    assert_eq!(field(&oml, "SPM", 2), "S7");
+    let id = field(&oml, "MSH", 10);
+    inst.send(&format!(
+        "MSH|^~\\&|BA400|Biosystems|labwire||20261126||ORL^O34^ORL_O34|R1|P|2.5.1\rMSA|AA|{id}\r"
+    ))
+    .await;
+    assert_eq!(outcome.await.unwrap(), CommandOutcome::Delivered);
+    // The ORL is not acknowledged back.
+    assert_eq!(inst.recv(Duration::from_millis(200)).await, None);
+
+    let (delivery, outcome) = command("cmd-2", "S8");
+    tx.send(delivery).await.unwrap();
+    let oml = inst.recv(T).await.unwrap();
+    let id = field(&oml, "MSH", 10);
+    inst.send(&format!(
+        "MSH|^~\\&|BA400|Biosystems|labwire||20261126||ACK^O33^ACK|R2|P|2.5.1\rMSA|AR|{id}\r"
+    ))
+    .await;
+    assert!(matches!(outcome.await.unwrap(), CommandOutcome::Failed(r) if r.contains("AR")));
+
+    let (delivery, outcome) = command("cmd-3", "S9");
+    tx.send(delivery).await.unwrap();
+    assert!(inst.recv(T).await.is_some());
+    // Silence: fails after the download ACK timeout, and the link stays usable.
+    let r = tokio::time::timeout(Duration::from_secs(4), outcome)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(r, CommandOutcome::Failed(_)), "{r:?}");
+    inst.send(&oru("M6", "", "")).await;
+    assert_eq!(field(&inst.recv(T).await.unwrap(), "MSA", 1), "AA");
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn garbage_a_frame_that_never_ends_and_slow_writes_are_survived() {
+    let ingest = MemoryIngest::new();
+    let c = start(&ingest, "ba400-7", |_| {}).await;
+    let mut inst = instrument(c.addr).await;
+    inst.stream
+        .write_all(b"garbage before any frame")
+        .await
+        .unwrap();
+    // A frame that never ends: cut after the 400 ms frame deadline.
+    inst.stream
+        .write_all(b"\x0bMSH|^~\\&|never|ending")
+        .await
+        .unwrap();
+    let events = wait_until(&ingest, "two errors", |e| {
+        e.iter().filter(|e| e.kind == EventKind::Error).count() >= 2
+    })
+    .await;
+    let reasons: Vec<String> = events
+        .iter()
+        .filter_map(|e| e.error.as_ref().map(|x| x.reason.clone()))
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("outside any MLLP frame")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("cut short")),
+        "{reasons:?}"
+    );
+    // Byte by byte.
+    let mut framed = Vec::new();
+    labwire_hl7::mllp::frame(oru("M7", "", "").as_bytes(), &mut framed);
+    for b in &framed {
+        inst.stream
+            .write_all(std::slice::from_ref(b))
+            .await
+            .unwrap();
+    }
+    let ack = inst.recv(T).await.unwrap();
+    assert_eq!(field(&ack, "MSA", 2), "M7");
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn as_a_client_labwire_reconnects_after_the_instrument_drops_the_line() {
+    let ingest = MemoryIngest::new();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut cfg = TcpClientConfig::new(addr.to_string());
+    cfg.backoff = fast_backoff();
+    let ctx = context(ingest.clone(), "ba400-8");
+    let health = ctx.health.clone();
+    let shutdown = ctx.shutdown.clone();
+    let task = tokio::spawn(run(
+        Hl7Connector::new(hl7_config()),
+        Transport::from(TcpClient::new(cfg)),
+        ctx,
+    ));
+    let (s, _) = listener.accept().await.unwrap();
+    let mut inst = Hl7Instrument::new(s);
+    // Cable pulled mid-frame.
+    inst.stream.write_all(b"\x0bMSH|^~\\&|half").await.unwrap();
+    drop(inst);
+    let (s, _) = tokio::time::timeout(T, listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut inst = Hl7Instrument::new(s);
+    inst.send(&oru("M8", "", "")).await;
+    assert_eq!(field(&inst.recv(T).await.unwrap(), "MSA", 1), "AA");
+    let events = ingest.events();
+    assert_eq!(count_state(&events, "connected"), 2);
+    assert_eq!(count_state(&events, "disconnected"), 1);
+    assert_eq!(health.snapshot().reconnects, 1);
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(2), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn as_a_client_failed_connects_are_reported_and_retried() {
+    let ingest = MemoryIngest::new();
+    // Reserve a port, then close it so nothing listens there yet.
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut cfg = TcpClientConfig::new(addr.to_string());
+    cfg.backoff = fast_backoff();
+    let ctx = context(ingest.clone(), "ba400-9");
+    let shutdown = ctx.shutdown.clone();
+    let task = tokio::spawn(run(
+        Hl7Connector::new(hl7_config()),
+        Transport::from(TcpClient::new(cfg)),
+        ctx,
+    ));
+    wait_until(&ingest, "connect-failed", |e| {
+        count_state(e, "connect-failed") >= 2
+    })
+    .await;
+    let listener = TcpListener::bind(addr).await.unwrap();
+    let (s, _) = tokio::time::timeout(T, listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut inst = Hl7Instrument::new(s);
+    inst.send(&oru("M9", "", "")).await;
+    assert_eq!(field(&inst.recv(T).await.unwrap(), "MSA", 1), "AA");
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(2), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn on_a_pty_a_device_that_stops_reading_hits_the_write_timeout() {
+    let ingest = MemoryIngest::new();
+    let (transport, mut devices) = pty_transport();
+    let ctx = context(ingest.clone(), "ba400-10");
+    let health = ctx.health.clone();
+    let shutdown = ctx.shutdown.clone();
+    let task = tokio::spawn(run(Hl7Connector::new(hl7_config()), transport, ctx));
+    let dev = devices.recv().await.unwrap();
+    let mut inst = Hl7Instrument::new(dev);
+    // Keep sending, never read the ACKs: the pty buffer fills and labwire's write blocks.
+    let mut i = 0;
+    let events = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            i += 1;
+            // The device's own writes block too once labwire stops reading: bound them.
+            let _ = tokio::time::timeout(
+                Duration::from_millis(50),
+                inst.send(&oru(&format!("W{i}"), "", "")),
+            )
+            .await;
+            let evs = ingest.events();
+            if count_state(&evs, "disconnected") >= 1 {
+                return evs;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .expect("write timeout ends the connection");
+    let detail = events
+        .iter()
+        .filter_map(|e| e.status.as_ref())
+        .find(|s| s.state == "disconnected")
+        .and_then(|s| s.detail.clone())
+        .unwrap();
+    assert!(detail.starts_with("write timeout"), "{detail}");
+    assert!(health.snapshot().timeouts >= 1);
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(2), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
