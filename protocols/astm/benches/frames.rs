@@ -22,7 +22,7 @@ fn transcript() -> (Vec<u8>, usize) {
     for i in 0..10 {
         m.extend_from_slice(
             format!(
-                "R|{}|^^^^ANALYTE{i:02}^1|{}.{:02}|10*3/uL|4.00-10.00|N||F||||20240627135407\r",
+                "R|{}|^^^^ANALYTE{i:02}^1|{}.{:02}|10*3/uL|4.00-10.00|N||F||LABUSER^^USER|20240627135000|20240627135407\r",
                 i + 1,
                 i + 3,
                 i * 7

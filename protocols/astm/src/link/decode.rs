@@ -3,7 +3,7 @@
 //! [`FrameDecoder`] takes bytes as they arrive, in any chunking, and yields
 //! frames, single-byte controls (ENQ, ACK, NAK, EOT), runs of line noise, and
 //! frame errors with byte offsets. Every input byte is looked at once (O(n));
-//! frame text is found with `memchr` and copied into one reusable buffer that
+//! frame text is found and summed in one vectorisable pass and copied into one reusable buffer that
 //! never grows past [`FrameLimits::max_text`], so a warm decoder does not
 //! allocate on the happy path.
 //!
@@ -14,7 +14,7 @@
 
 use memchr::{memchr2, memchr3};
 
-use super::checksum::{checksum, parse_checksum_digits};
+use super::checksum::parse_checksum_digits;
 use super::control::{CR, Control, ENQ, EOT, ETB, ETX, LF, STX};
 use super::error::{EXCERPT_LEN, FrameError, FrameErrorKind};
 use super::frame::{Frame, FrameEnd, FrameLimits, FrameNumber};
@@ -168,32 +168,13 @@ impl FrameDecoder {
                     self.state = State::Text;
                 }
                 State::Text => {
-                    let Some(stop) = memchr3(ETX, ETB, STX, input) else {
-                        let interrupt = memchr2(EOT, ENQ, input);
-                        let take = interrupt.unwrap_or(input.len());
-                        if let Some(err) = self.push_text(input, take) {
-                            return Some(err);
-                        }
-                        if interrupt.is_some() {
-                            let by = input.first().copied().unwrap_or(EOT);
-                            return Some(self.interrupted(by));
-                        }
-                        continue;
-                    };
-                    let head = input.get(..stop).unwrap_or_default();
-                    if let Some(at) = memchr2(EOT, ENQ, head) {
-                        if let Some(err) = self.push_text(input, at) {
-                            return Some(err);
-                        }
-                        let by = input.first().copied().unwrap_or(EOT);
-                        return Some(self.interrupted(by));
-                    }
-                    if let Some(err) = self.push_text(input, stop) {
+                    let (stop, sum) = scan_text(input);
+                    if let Some(err) = self.push_text(input, stop, sum) {
                         return Some(err);
                     }
                     let &terminator = input.first()?;
-                    if terminator == STX {
-                        return Some(self.interrupted(STX));
+                    if is_interrupt(terminator) {
+                        return Some(self.interrupted(terminator));
                     }
                     self.advance(input, 1);
                     self.end = if terminator == ETB {
@@ -329,8 +310,9 @@ impl FrameDecoder {
         self.raw_number = 0;
     }
 
-    /// Moves `n` bytes of text from `input` into the buffer, enforcing the limit.
-    fn push_text<'a>(&mut self, input: &mut &[u8], n: usize) -> Option<Decoded<'a>> {
+    /// Moves `n` bytes of text (summing to `sum`) from `input` into the
+    /// buffer, enforcing the limit.
+    fn push_text<'a>(&mut self, input: &mut &[u8], n: usize, sum: u8) -> Option<Decoded<'a>> {
         let chunk = input.get(..n).unwrap_or_default();
         if self.text.len() + chunk.len() > self.limits.max_text {
             let room = self.limits.max_text.saturating_sub(self.text.len());
@@ -343,7 +325,7 @@ impl FrameDecoder {
                 self.make_error(FrameErrorKind::TooLong { limit }),
             ));
         }
-        self.sum = self.sum.wrapping_add(checksum(chunk));
+        self.sum = self.sum.wrapping_add(sum);
         self.text.extend_from_slice(chunk);
         self.advance(input, n);
         None
@@ -390,4 +372,42 @@ impl FrameDecoder {
 
 fn is_interrupt(byte: u8) -> bool {
     matches!(byte, STX | EOT | ENQ)
+}
+
+/// True for the bytes that end frame text: STX, ETX, EOT, ENQ (0x02..=0x05) and ETB.
+#[inline]
+fn ends_text(byte: u8) -> bool {
+    byte.wrapping_sub(STX) < 4 || byte == ETB
+}
+
+/// Finds the first byte that ends frame text and sums (mod 256) the bytes
+/// before it, in one pass: blocks of 32 bytes are checked and summed without
+/// branches (the compiler vectorises them), only the block holding the stop
+/// byte is walked byte by byte. Returns `(input.len(), sum)` if none.
+fn scan_text(input: &[u8]) -> (usize, u8) {
+    const BLOCK: usize = 32;
+    let mut sum = 0u8;
+    let mut pos = 0;
+    let mut blocks = input.chunks_exact(BLOCK);
+    for block in &mut blocks {
+        let mut stop = false;
+        let mut block_sum = 0u8;
+        for &b in block {
+            stop |= ends_text(b);
+            block_sum = block_sum.wrapping_add(b);
+        }
+        if stop {
+            break;
+        }
+        sum = sum.wrapping_add(block_sum);
+        pos += BLOCK;
+    }
+    for &b in input.get(pos..).unwrap_or_default() {
+        if ends_text(b) {
+            return (pos, sum);
+        }
+        sum = sum.wrapping_add(b);
+        pos += 1;
+    }
+    (pos, sum)
 }
