@@ -558,6 +558,8 @@ impl Framed {
     }
 
     fn end_transfer(&mut self, by: &'static str) {
+        // An EOT seen before whatever ended the transfer is the real reason.
+        let by = if self.eot_pending { "EOT" } else { by };
         self.eot_pending = false;
         if let Some(bad) = self.pending_bad.take() {
             self.fail(bad);
