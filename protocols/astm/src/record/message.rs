@@ -40,6 +40,9 @@ pub struct Message<'a> {
     offset: usize,
     delims: Delimiters,
     records: usize,
+    /// No escape character after the H record's delimiter definition: every record splits on
+    /// its delimiters alone.
+    plain: bool,
 }
 
 impl<'a> Message<'a> {
@@ -84,6 +87,7 @@ impl<'a> Message<'a> {
         Records {
             lines: Lines::new(self.text, self.offset),
             delims: self.delims,
+            plain: self.plain,
         }
     }
 
@@ -98,6 +102,7 @@ impl<'a> Message<'a> {
 pub struct Records<'a> {
     lines: Lines<'a>,
     delims: Delimiters,
+    plain: bool,
 }
 
 impl<'a> Iterator for Records<'a> {
@@ -106,7 +111,7 @@ impl<'a> Iterator for Records<'a> {
     #[inline]
     fn next(&mut self) -> Option<Record<'a>> {
         let (text, offset, _) = self.lines.next()?;
-        Some(Record::new(text, offset, self.delims))
+        Some(Record::new(text, offset, self.delims, self.plain))
     }
 }
 
@@ -219,11 +224,20 @@ impl<'a> Messages<'a> {
         }
         let text = self.input.get(start..end_with_terminators.max(end))?;
         self.count += 1;
+        // The delimiter definition (H-2) holds the escape character itself: look after it.
+        let definition_end = header
+            .get(2..)
+            .and_then(|h| memchr::memchr(delims.field, h))
+            .map_or(header.len(), |i| i + 2);
+        let plain = text
+            .get(definition_end..)
+            .is_none_or(|rest| memchr::memchr(delims.escape, rest).is_none());
         Some(Ok(Message {
             text,
             offset: start,
             delims,
             records,
+            plain,
         }))
     }
 

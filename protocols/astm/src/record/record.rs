@@ -81,14 +81,19 @@ pub struct Record<'a> {
     text: &'a [u8],
     offset: usize,
     delims: Delimiters,
+    /// Known to hold no escape character (outside an H record's delimiter definition).
+    plain: bool,
 }
 
 impl<'a> Record<'a> {
-    pub(crate) fn new(text: &'a [u8], offset: usize, delims: Delimiters) -> Self {
+    /// A record; `plain` when the caller knows it holds no escape character (outside an H
+    /// record's delimiter definition), else the record is checked when its fields are split.
+    pub(crate) fn new(text: &'a [u8], offset: usize, delims: Delimiters, plain: bool) -> Self {
         Self {
             text,
             offset,
             delims,
+            plain,
         }
     }
 
@@ -119,7 +124,7 @@ impl<'a> Record<'a> {
         Fields {
             rest: Some(self.text),
             // Without any escape character, fields split on the field delimiter alone.
-            plain: memchr::memchr(self.delims.escape, self.text).is_none(),
+            plain: self.plain || memchr::memchr(self.delims.escape, self.text).is_none(),
             raw_left: if self.record_type() == RecordType::Header {
                 2
             } else {
@@ -200,7 +205,7 @@ mod tests {
     use super::*;
 
     fn rec(s: &[u8]) -> Record<'_> {
-        Record::new(s, 0, Delimiters::default())
+        Record::new(s, 0, Delimiters::default(), false)
     }
 
     #[test]
@@ -224,6 +229,7 @@ mod tests {
             b"H|@^\\|ID||GX",
             0,
             Delimiters::from_header(b"H|@^\\|").unwrap(),
+            false,
         );
         assert_eq!(gx.field(2).unwrap().raw(), b"@^\\");
         assert_eq!(gx.field(3).unwrap().raw(), b"ID");

@@ -6,26 +6,29 @@
 
 use super::Delimiters;
 
-/// Below this length a plain loop beats the set-up cost of a vectorised search.
-const SHORT: usize = 32;
+/// Bytes searched with a plain loop before handing over to a vectorised search: most fields
+/// and components are short, and the loop beats the set-up cost of `memchr` on them.
+const SHORT: usize = 16;
 
 /// Position of the first `a` in `hay`.
 #[inline]
 pub(crate) fn find1(hay: &[u8], a: u8) -> Option<usize> {
-    if hay.len() <= SHORT {
-        hay.iter().position(|&x| x == a)
-    } else {
-        memchr::memchr(a, hay)
+    let (head, tail) = hay.split_at(hay.len().min(SHORT));
+    match head.iter().position(|&x| x == a) {
+        Some(i) => Some(i),
+        None if tail.is_empty() => None,
+        None => memchr::memchr(a, tail).map(|i| i + SHORT),
     }
 }
 
 /// Position of the first `a` or `b` in `hay`.
 #[inline]
 fn find2(hay: &[u8], a: u8, b: u8) -> Option<usize> {
-    if hay.len() <= SHORT {
-        hay.iter().position(|&x| x == a || x == b)
-    } else {
-        memchr::memchr2(a, b, hay)
+    let (head, tail) = hay.split_at(hay.len().min(SHORT));
+    match head.iter().position(|&x| x == a || x == b) {
+        Some(i) => Some(i),
+        None if tail.is_empty() => None,
+        None => memchr::memchr2(a, b, tail).map(|i| i + SHORT),
     }
 }
 

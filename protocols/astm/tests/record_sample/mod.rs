@@ -32,10 +32,11 @@ pub fn result_message() -> Vec<u8> {
     m.extend_from_slice(
         b"O|1|SPEC-0000012345^CL-PL-24-0370^1||^^^GLU\\^^^NA\\^^^K|R|20240203120000|20240203121500||||N||||SERUM||||||||||F\r",
     );
+    m.extend_from_slice(b"C|1|L|fasting sample^collected 07:40 ward 3B|G\r");
     for (i, (code, value, units, range, flag)) in tests.iter().enumerate() {
         m.extend_from_slice(
             format!(
-                "R|{}|^^^{code}|{value}|{units}|{range}|{flag}||F||operator1|20240203131000|20240203132000|c311\r",
+                "R|{}|^^^{code}|{value}|{units}|{range}|{flag}||F||operator-0001|20240203131000|20240203132000|c311\r",
                 i + 1
             )
             .as_bytes(),
