@@ -18,6 +18,7 @@ mod link;
 mod memory;
 mod router;
 pub mod serial_line;
+pub mod site;
 mod status;
 pub mod transport;
 

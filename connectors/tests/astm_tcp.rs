@@ -19,6 +19,7 @@ use labwire_connectors::{
     CommandDelivery, CommandOutcome, ConnectorContext, LinkHealth, MemoryIngest, run,
 };
 use labwire_event::{COMMAND_SCHEMA, Command, EventKind, Order, QueryReply};
+use labwire_router::config::PeerRule;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -64,7 +65,7 @@ async fn start(
 ) -> Running {
     let server = TcpServer::bind(TcpServerConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
-        allow_peers: vec!["127.0.0.1".parse().unwrap()],
+        allow_peers: vec![PeerRule::parse("127.0.0.1").unwrap()],
         on_second_connection: policy,
     })
     .await
@@ -509,4 +510,41 @@ async fn a_download_and_a_result_at_the_same_time_both_get_through() {
     assert_eq!(outcome.await.unwrap(), CommandOutcome::Delivered);
     assert_eq!(results(&ingest), 1);
     c.stop().await;
+}
+
+#[tokio::test]
+async fn a_peer_outside_the_allow_list_is_refused_and_reported() {
+    let ingest = MemoryIngest::new();
+    let server = TcpServer::bind(TcpServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        allow_peers: vec![PeerRule::parse("10.0.0.0/8").unwrap()],
+        on_second_connection: OnSecondConnection::Refuse,
+    })
+    .await
+    .unwrap();
+    let addr = server.local_addr();
+    let ctx = context(ingest.clone(), "c311-16");
+    let shutdown = ctx.shutdown.clone();
+    let task = tokio::spawn(run(
+        AstmConnector::new(astm_config()),
+        Transport::from(server),
+        ctx,
+    ));
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut b = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut b))
+        .await
+        .unwrap();
+    assert!(matches!(n, Ok(0) | Err(_)), "closed at once");
+    let events = wait_until(&ingest, "peer-refused", |e| {
+        count_state(e, "peer-refused") == 1
+    })
+    .await;
+    assert_eq!(count_state(&events, "connected"), 0);
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(2), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
 }

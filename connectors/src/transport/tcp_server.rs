@@ -6,7 +6,8 @@
 //! closing the stale socket), per [`OnSecondConnection`].
 
 use super::{Connection, NoticeSink, TransportError, TransportNotice, tune_tcp};
-use std::net::{IpAddr, SocketAddr};
+use labwire_router::config::PeerRule;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -28,8 +29,9 @@ pub enum OnSecondConnection {
 pub struct TcpServerConfig {
     /// Address to listen on, e.g. `0.0.0.0:5001`.
     pub listen: SocketAddr,
-    /// Peer IPs allowed to connect; empty allows any peer.
-    pub allow_peers: Vec<IpAddr>,
+    /// Peers allowed to connect (addresses or networks, as in the site config); empty allows
+    /// any peer.
+    pub allow_peers: Vec<PeerRule>,
     /// Policy for a second concurrent connection.
     pub on_second_connection: OnSecondConnection,
 }
@@ -138,7 +140,9 @@ async fn accept_loop(
                 continue;
             }
         };
-        if !config.allow_peers.is_empty() && !config.allow_peers.contains(&peer.ip()) {
+        if !config.allow_peers.is_empty()
+            && !config.allow_peers.iter().any(|r| r.matches(peer.ip()))
+        {
             report(
                 &sink,
                 "peer-refused",
