@@ -43,7 +43,7 @@ fn hl7_parser(text: &str) -> usize {
     let msg = hl7_parser::Message::parse(black_box(text)).unwrap();
     let mut n = 0;
     for seg in msg.segments().filter(|s| s.name == "OBX") {
-        let code = seg.field(3).unwrap().raw_value();
+        let code = seg.field(3).unwrap().component(1).unwrap().raw_value();
         let value = seg.field(5).unwrap().raw_value();
         n += black_box(code).len() + black_box(value).len();
     }
@@ -54,7 +54,7 @@ fn rust_hl7(text: &str) -> usize {
     let msg = rusthl7::message::Message::new(black_box(text));
     let mut n = 0;
     for seg in msg.segments.iter().filter(|s| s.fields[0].source == "OBX") {
-        let code = seg.fields[3].source;
+        let code = seg.fields[3].components[0][0];
         let value = seg.fields[5].source;
         n += black_box(code).len() + black_box(value).len();
     }

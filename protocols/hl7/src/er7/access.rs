@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use super::parse::Span;
+use super::parse::SegEntry;
 use super::{Charset, Delimiters, unescape};
 
 /// One segment of a parsed message.
@@ -11,81 +11,100 @@ use super::{Charset, Delimiters, unescape};
 pub struct Segment<'m> {
     input: &'m [u8],
     delims: Delimiters,
-    /// `fields[0]` is the segment name; for MSH/FHS/BHS `fields[1]` is the field separator itself.
-    fields: &'m [Span],
-}
-
-fn slice(input: &[u8], s: Span) -> &[u8] {
-    input
-        .get(s.start as usize..s.end as usize)
-        .unwrap_or_default()
+    entry: SegEntry,
 }
 
 impl<'m> Segment<'m> {
-    pub(crate) fn new(input: &'m [u8], delims: Delimiters, fields: &'m [Span]) -> Self {
+    pub(crate) fn new(input: &'m [u8], delims: Delimiters, entry: SegEntry) -> Self {
         Self {
             input,
             delims,
-            fields,
+            entry,
         }
     }
 
     /// The segment name (`MSH`, `PID`, `ZRI`, …).
     pub fn name(&self) -> &'m [u8] {
-        self.fields
-            .first()
-            .map(|s| slice(self.input, *s))
+        self.input
+            .get(self.entry.start as usize..self.entry.name_end as usize)
             .unwrap_or_default()
     }
 
     /// Byte offset of the segment inside the parsed input.
     pub fn offset(&self) -> usize {
-        self.fields.first().map_or(0, |s| s.start as usize)
+        self.entry.start as usize
     }
 
     /// The whole segment text, without its terminator.
     pub fn raw(&self) -> &'m [u8] {
-        match (self.fields.first(), self.fields.last()) {
-            (Some(a), Some(b)) => self
-                .input
-                .get(a.start as usize..b.end as usize)
-                .unwrap_or_default(),
-            _ => &[],
-        }
-    }
-
-    /// Number of fields present (the highest field number sent).
-    pub fn field_count(&self) -> usize {
-        self.fields.len().saturating_sub(1)
+        self.input
+            .get(self.entry.start as usize..self.entry.end as usize)
+            .unwrap_or_default()
     }
 
     fn is_header(&self) -> bool {
         matches!(self.name(), b"MSH" | b"FHS" | b"BHS")
     }
 
+    /// Number of fields present (the highest field number sent).
+    pub fn field_count(&self) -> usize {
+        let d = self.delims;
+        self.raw().iter().filter(|b| **b == d.field).count() + usize::from(self.is_header())
+    }
+
+    fn value(&self, start: usize, end: usize, level: Level) -> Value<'m> {
+        let base = self.entry.start as usize;
+        Value {
+            raw: self.raw().get(start..end).unwrap_or_default(),
+            offset: base + start,
+            delims: self.delims,
+            level,
+        }
+    }
+
     /// Field `n` (1-based, numbered per the standard: for MSH, field 1 is the field separator and
     /// field 2 the encoding characters). `None` when the segment has fewer fields.
     pub fn field(&self, n: usize) -> Option<Value<'m>> {
-        if n == 0 {
-            return None;
-        }
-        let span = *self.fields.get(n)?;
-        let level = if self.is_header() && n <= 2 {
+        let header = self.is_header();
+        // `piece` counts the pieces of the segment split at field separators (0 = the name).
+        let piece = match (header, n) {
+            (_, 0) => return None,
+            (true, 1) => return Some(self.value(3, 4, Level::Literal)),
+            (true, n) => n - 1,
+            (false, n) => n,
+        };
+        let raw = self.raw();
+        let mut seps = memchr::memchr_iter(self.delims.field, raw);
+        let start = seps.nth(piece - 1)? + 1;
+        let end = seps.next().unwrap_or(raw.len());
+        let level = if header && n == 2 {
             Level::Literal
         } else {
             Level::Field
         };
-        Some(Value {
-            raw: slice(self.input, span),
-            offset: span.start as usize,
-            delims: self.delims,
-            level,
-        })
+        Some(self.value(start, end, level))
     }
 
     /// The fields in order, starting at field 1.
     pub fn fields(&self) -> impl Iterator<Item = Value<'m>> + '_ {
-        (1..self.fields.len()).filter_map(|n| self.field(n))
+        let header = self.is_header();
+        let raw = self.raw();
+        let mut seps = memchr::memchr_iter(self.delims.field, raw).peekable();
+        let mut n = 0usize;
+        std::iter::from_fn(move || {
+            n += 1;
+            if header && n == 1 {
+                return Some(self.value(3, 4, Level::Literal));
+            }
+            let start = seps.next()? + 1;
+            let end = seps.peek().copied().unwrap_or(raw.len());
+            let level = if header && n == 2 {
+                Level::Literal
+            } else {
+                Level::Field
+            };
+            Some(self.value(start, end, level))
+        })
     }
 
     /// The raw bytes of field `n`, empty when absent.

@@ -1,10 +1,11 @@
-//! One pass over the message bytes that records where every segment and field starts and ends
+//! One pass over the message bytes that records where every segment starts and ends
 //! (HL7 v2.5 §2.5 message construction rules).
 //!
 //! Segments end at CR (the standard terminator, §2.5.2), LF or CRLF (seen in stored traffic);
 //! empty lines and lines of only whitespace or control characters (a stray VT, blank lines at the
 //! end of a file) are skipped. Nothing is copied: the index holds `u32` spans into the input and
-//! is reused from message to message, so parsing allocates only while the index grows.
+//! is reused from message to message, so parsing allocates only while the index grows. Fields are
+//! counted (for the limit) but not stored: they are found on demand inside their segment.
 
 use super::{Delimiters, ParseError, Segment};
 
@@ -30,27 +31,23 @@ impl Default for Limits {
 }
 
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Span {
-    pub(crate) start: u32,
-    pub(crate) end: u32,
-}
-
-#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct SegEntry {
-    /// Index of the segment-name span in `fields`.
-    pub(crate) first: u32,
-    /// One past the last field of the segment in `fields`.
+    /// Offset of the first byte of the segment name.
+    pub(crate) start: u32,
+    /// Offset just past the segment name (its first field separator, or the end).
+    pub(crate) name_end: u32,
+    /// Offset just past the last byte of the segment (its terminator is not included).
     pub(crate) end: u32,
 }
 
-/// Reusable storage for the positions of segments and fields.
+/// Reusable storage for the positions of the segments of a message.
 ///
 /// Keep one per connection or worker and pass it to every [`parse`] call: once it has grown to the
-/// size of the largest message seen, parsing no longer allocates.
+/// number of segments of the largest message seen, parsing no longer allocates. Fields are found
+/// from these positions on demand (one memchr over the segment), so nothing per field is stored.
 #[derive(Debug, Default, Clone)]
 pub struct Index {
     pub(crate) segs: Vec<SegEntry>,
-    pub(crate) fields: Vec<Span>,
 }
 
 impl Index {
@@ -59,22 +56,20 @@ impl Index {
         Self::default()
     }
 
-    /// An index with room for `segments` segments and `fields` fields before it must grow.
-    pub fn with_capacity(segments: usize, fields: usize) -> Self {
+    /// An index with room for `segments` segments before it must grow.
+    pub fn with_capacity(segments: usize) -> Self {
         Self {
             segs: Vec::with_capacity(segments),
-            fields: Vec::with_capacity(fields),
         }
     }
 }
 
-/// A parsed message: the input bytes, their delimiters and the segment/field index.
+/// A parsed message: the input bytes, their delimiters and the segment index.
 #[derive(Debug, Clone, Copy)]
 pub struct Message<'m> {
     pub(crate) input: &'m [u8],
     pub(crate) delims: Delimiters,
     pub(crate) segs: &'m [SegEntry],
-    pub(crate) fields: &'m [Span],
 }
 
 fn is_blank(line: &[u8]) -> bool {
@@ -118,7 +113,6 @@ pub fn parse<'m>(
     let enc_len = memchr::memchr3(fs, b'\r', b'\n', after).unwrap_or(after.len());
     let delims = Delimiters::from_header(fs, after.get(..enc_len).unwrap_or_default(), enc_start)?;
     index.segs.clear();
-    index.fields.clear();
     let mut line_start = start;
     while line_start < input.len() {
         let tail = input.get(line_start..).unwrap_or_default();
@@ -136,7 +130,6 @@ pub fn parse<'m>(
         input,
         delims,
         segs: &index.segs,
-        fields: &index.fields,
     })
 }
 
@@ -153,39 +146,22 @@ fn index_segment(
             limit: limits.max_segments,
         });
     }
-    let first = index.fields.len();
-    let header = is_header_segment(line, fs);
-    let mut field_start = 0usize;
-    for pos in memchr::memchr_iter(fs, line) {
-        if header && pos == 3 {
-            push(index, at, 0, 3);
-            push(index, at, 3, 4);
-            field_start = 4;
-            continue;
-        }
-        push(index, at, field_start, pos);
-        field_start = pos + 1;
-    }
-    push(index, at, field_start, line.len());
-    let count = index.fields.len() - first;
-    if count > limits.max_fields_per_segment + 1 {
+    // A plain counting loop: the compiler vectorises it.
+    let separators = line.iter().filter(|b| **b == fs).count();
+    let fields = separators + usize::from(is_header_segment(line, fs));
+    if fields > limits.max_fields_per_segment {
         return Err(ParseError::TooManyFields {
             offset: at,
             limit: limits.max_fields_per_segment,
         });
     }
+    let name_len = memchr::memchr(fs, line).unwrap_or(line.len());
     index.segs.push(SegEntry {
-        first: first as u32,
-        end: index.fields.len() as u32,
+        start: at as u32,
+        name_end: (at + name_len) as u32,
+        end: (at + line.len()) as u32,
     });
     Ok(())
-}
-
-fn push(index: &mut Index, at: usize, from: usize, to: usize) {
-    index.fields.push(Span {
-        start: (at + from) as u32,
-        end: (at + to) as u32,
-    });
 }
 
 impl<'m> Message<'m> {
@@ -206,9 +182,8 @@ impl<'m> Message<'m> {
 
     /// Segment number `i` (0-based, in message order).
     pub fn segment(&self, i: usize) -> Option<Segment<'m>> {
-        let e = self.segs.get(i)?;
-        let fields = self.fields.get(e.first as usize..e.end as usize)?;
-        Some(Segment::new(self.input, self.delims, fields))
+        let e = *self.segs.get(i)?;
+        Some(Segment::new(self.input, self.delims, e))
     }
 
     /// All segments in message order (unknown and Z segments included).
