@@ -41,6 +41,8 @@ struct Pair {
     auto_commit: bool,
     /// Messages the host received, in order.
     received: Vec<Vec<u8>>,
+    /// Messages the instrument received, in order.
+    inst_received: Vec<Vec<u8>>,
     held: Vec<labwire_astm::link::DeliveryToken>,
 }
 
@@ -59,6 +61,7 @@ impl Pair {
             log: Vec::new(),
             auto_commit: true,
             received: Vec::new(),
+            inst_received: Vec::new(),
             held: Vec::new(),
         }
     }
@@ -90,23 +93,26 @@ impl Pair {
                 progress = true;
                 match event {
                     LinkEvent::Message { token, text } => {
-                        self.received.push(text.clone());
+                        self.received.push(text);
                         if self.auto_commit {
                             assert!(self.host.commit(token, self.now));
                         } else {
                             self.held.push(token);
                         }
-                        self.host_events.push(LinkEvent::Message {
-                            token: labwire_astm_token_placeholder(),
-                            text,
-                        });
                     }
                     other => self.host_events.push(other),
                 }
             }
             while let Some(event) = self.inst.poll_event() {
                 progress = true;
-                self.inst_events.push(event);
+                match event {
+                    // The instrument side always commits at once.
+                    LinkEvent::Message { token, text } => {
+                        self.inst_received.push(text);
+                        assert!(self.inst.commit(token, self.now));
+                    }
+                    other => self.inst_events.push(other),
+                }
             }
             if !progress {
                 return;
@@ -152,22 +158,6 @@ impl Pair {
             .filter(|(s, _, _)| *s == side)
             .map(|(_, _, b)| b.iter().filter(|&&x| x == byte).count())
             .sum()
-    }
-}
-
-/// Tokens are not constructible outside the link; the recorded event keeps
-/// the text only, so a token from a throw-away link stands in.
-fn labwire_astm_token_placeholder() -> labwire_astm::link::DeliveryToken {
-    let t0 = Instant::now();
-    let mut link = Link::new(LinkConfig::default());
-    let mut frame = Vec::new();
-    encode_frame(FrameNumber::FIRST, b"x\r", FrameEnd::Last, &mut frame);
-    link.handle_input(t0, &[ENQ]);
-    link.handle_input(t0, &frame);
-    loop {
-        if let Some(LinkEvent::Message { token, .. }) = link.poll_event() {
-            return token;
-        }
     }
 }
 
@@ -393,16 +383,14 @@ fn contention_instrument_wins_and_host_waits_twenty_seconds() {
     p.host.send_message(from_host.clone(), p.now).unwrap();
     p.run(120 * SECOND);
     assert_eq!(p.received, vec![from_inst]);
-    // The instrument received the host's message afterwards.
-    let inst_got: Vec<_> = p
-        .inst_events
-        .iter()
-        .filter_map(|e| match e {
-            LinkEvent::Message { text, .. } => Some(text.clone()),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(inst_got.len(), 1, "{:?}", p.inst_events);
+    // The instrument received the host's message afterwards, and the host
+    // learnt that it was sent.
+    assert_eq!(p.inst_received, vec![from_host]);
+    assert!(
+        p.host_events
+            .iter()
+            .any(|e| matches!(e, LinkEvent::Sent(_)))
+    );
     // Instrument re-sent its ENQ after 1 s.
     let inst_enqs: Vec<Instant> = p
         .log
@@ -661,4 +649,39 @@ fn send_queue_is_bounded() {
     host.send_message(b"L|1\r".to_vec(), t0).unwrap();
     host.send_message(b"L|1\r".to_vec(), t0).unwrap();
     assert!(host.send_message(b"L|1\r".to_vec(), t0).is_err());
+}
+
+#[test]
+fn contention_as_instrument_ignores_host_enq_and_retries_after_one_second() {
+    let t0 = Instant::now();
+    let mut inst = Link::new(LinkConfig::new(Role::Instrument));
+    inst.send_message(result_message(0), t0).unwrap();
+    assert_eq!(inst.poll_transmit().unwrap(), vec![ENQ]);
+    inst.handle_input(t0, &[ENQ]); // the host's ENQ crossed ours
+    assert!(
+        inst.poll_transmit().is_none(),
+        "the instrument does not ACK it"
+    );
+    assert_eq!(inst.poll_timeout(), Some(t0 + SECOND));
+    inst.handle_timeout(t0 + SECOND);
+    assert_eq!(inst.poll_transmit().unwrap(), vec![ENQ]);
+}
+
+#[test]
+fn contention_as_host_acks_instrument_and_backs_off() {
+    let t0 = Instant::now();
+    let mut host = Link::new(LinkConfig::new(Role::Host));
+    host.send_message(b"H|\\^&\rL|1\r".to_vec(), t0).unwrap();
+    assert_eq!(host.poll_transmit().unwrap(), vec![ENQ]);
+    host.handle_input(t0, &[ENQ]);
+    assert_eq!(
+        host.poll_transmit().unwrap(),
+        vec![ACK],
+        "host yields to the instrument"
+    );
+    host.handle_input(t0 + 2 * SECOND, &[EOT]);
+    assert!(host.poll_transmit().is_none());
+    assert_eq!(host.poll_timeout(), Some(t0 + 22 * SECOND));
+    host.handle_timeout(t0 + 22 * SECOND);
+    assert_eq!(host.poll_transmit().unwrap(), vec![ENQ]);
 }

@@ -75,4 +75,30 @@ proptest! {
         prop_assert_eq!(got.len(), 1);
         prop_assert_eq!(&got[0].as_ref().unwrap().text, &text);
     }
+
+    #[test]
+    fn fuzz_bodies_never_panic_on_random_bytes(
+        data in proptest::collection::vec(any::<u8>(), 0..3000),
+    ) {
+        labwire_astm::link::fuzz::frame_decoder(&data);
+        labwire_astm::link::fuzz::link_script(&data);
+    }
+
+    #[test]
+    fn fuzz_bodies_never_panic_on_frame_soup(
+        parts in proptest::collection::vec(
+            prop_oneof![
+                Just(vec![0x02u8]), Just(vec![0x03]), Just(vec![0x17]), Just(vec![0x04]),
+                Just(vec![0x05]), Just(vec![0x06]), Just(vec![0x15]), Just(b"\r\n".to_vec()),
+                Just(b"1H|\\^&\r".to_vec()), Just(b"L|1|N\r".to_vec()), Just(b"A5".to_vec()),
+                proptest::collection::vec(any::<u8>(), 0..8),
+            ],
+            0..200,
+        ),
+    ) {
+        let data = parts.concat();
+        labwire_astm::link::fuzz::frame_decoder(&data);
+        labwire_astm::link::fuzz::link_script(&data);
+        let _ = split_capture(&data, &CaptureLimits::default());
+    }
 }
