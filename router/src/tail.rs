@@ -344,8 +344,15 @@ pub async fn connect(opts: &crate::bus::BusOptions) -> Result<async_nats::Client
         })
 }
 
+/// How long [`subscribe`] waits for the server to confirm the subscription.
+const SUBSCRIBE_CONFIRM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Subscribes to `subject` (core subscription) and waits until the server has it, so that
-/// nothing published afterwards is missed.
+/// nothing published afterwards, from any connection, is missed.
+///
+/// `flush` only writes the SUB to the socket; the server processes one connection's commands
+/// in order, so a message published on a private inbox after the SUB and received back proves
+/// that the SUB is in place.
 pub async fn subscribe(
     client: &async_nats::Client,
     subject: &str,
@@ -357,10 +364,32 @@ pub async fn subscribe(
             subject: subject.to_owned(),
             source,
         })?;
+    let probe_subject = client.new_inbox();
+    let mut probe = client
+        .subscribe(probe_subject.clone())
+        .await
+        .map_err(|source| TailError::Subscribe {
+            subject: probe_subject.clone(),
+            source,
+        })?;
+    client
+        .publish(probe_subject, bytes::Bytes::new())
+        .await
+        .map_err(|e| TailError::Flush(e.to_string()))?;
     client
         .flush()
         .await
         .map_err(|e| TailError::Flush(e.to_string()))?;
+    match tokio::time::timeout(SUBSCRIBE_CONFIRM_TIMEOUT, probe.next()).await {
+        Ok(Some(_)) => {}
+        Ok(None) | Err(_) => {
+            return Err(TailError::Flush(format!(
+                "the server did not confirm the subscription within {}s",
+                SUBSCRIBE_CONFIRM_TIMEOUT.as_secs()
+            )));
+        }
+    }
+    let _ = probe.unsubscribe().await;
     Ok(sub)
 }
 

@@ -1,13 +1,280 @@
-//! `labwire run` (being built; see the router issue).
+//! `labwire run --config FILE`: run a site (shared conventions §4).
+//!
+//! Loads and validates the site config (errors → exit 2), sets up logging, serves `/metrics`,
+//! `/healthz` and `/readyz`, starts the router (bus, spool, ingest gate, drain) and then the
+//! instrument connectors. On SIGTERM or SIGINT it stops accepting, lets work in progress finish
+//! and leaves undelivered events in the spool for the next start (exit 0). Instrument
+//! connectors are not built into this binary yet: each enabled instrument is reported in the
+//! log as not served.
 
+use labwire_router::config::{LoadError, LogLevel, SiteConfig};
+use labwire_router::health::{HealthEndpoint, Readiness};
+use labwire_router::metrics::{Metrics, MetricsWriter};
+use labwire_router::{Router, logging};
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long shutdown may take before labwire exits anyway (events still undelivered are safe
+/// in the spool).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 /// Arguments of `labwire run`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The site configuration file (TOML); see `labwire check-config`.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Log one JSON object per line (overrides `[logging] json`).
+    #[arg(long)]
+    pub log_json: bool,
+    /// Log level: error, warn, info, debug, trace (overrides `[logging] level`; `RUST_LOG`
+    /// overrides both).
+    #[arg(long, value_name = "LEVEL", value_parser = parse_level)]
+    pub log_level: Option<LogLevel>,
+}
+
+fn parse_level(s: &str) -> Result<LogLevel, String> {
+    match s {
+        "error" => Ok(LogLevel::Error),
+        "warn" => Ok(LogLevel::Warn),
+        "info" => Ok(LogLevel::Info),
+        "debug" => Ok(LogLevel::Debug),
+        "trace" => Ok(LogLevel::Trace),
+        _ => Err("expected error, warn, info, debug or trace".to_owned()),
+    }
+}
+
+/// Why the site stopped with an error.
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error("{0}")]
+    Secret(#[from] labwire_router::config::SecretFileError),
+    #[error("starting the router: {0}")]
+    Start(#[from] labwire_router::StartError),
+    #[error("metrics.listen {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("waiting for signals: {0}")]
+    Signals(std::io::Error),
+    #[error("shutdown took longer than {}s; undelivered events stay in the spool", SHUTDOWN_GRACE.as_secs())]
+    SlowShutdown,
+}
 
 /// Runs the subcommand.
-pub fn run(_args: Args) -> ExitCode {
-    eprintln!("labwire run: not available in this build yet");
-    ExitCode::from(1)
+pub fn run(args: Args) -> ExitCode {
+    let mut config = match SiteConfig::load(&args.config) {
+        Ok(c) => c,
+        Err(LoadError::Invalid(errors)) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.log_json {
+        config.logging.json = true;
+    }
+    if let Some(level) = args.log_level {
+        config.logging.level = level;
+    }
+    if let Err(e) = logging::init(&config.logging) {
+        eprintln!("labwire run: {e}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("labwire")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::from(1);
+        }
+    };
+    let shutdown = CancellationToken::new();
+    let result = runtime.block_on(async {
+        let signals = watch_signals(shutdown.clone())?;
+        let result = serve_site(config, shutdown, None).await;
+        signals.abort();
+        result
+    });
+    match result {
+        Ok(()) => {
+            tracing::info!("labwire stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "labwire stopped with an error");
+            eprintln!("labwire run: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Cancels `shutdown` on SIGTERM (Kubernetes) or SIGINT (Ctrl-C).
+fn watch_signals(shutdown: CancellationToken) -> Result<tokio::task::JoinHandle<()>, RunError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).map_err(RunError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(RunError::Signals)?;
+    Ok(tokio::spawn(async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::info!(
+            signal = name,
+            "shutting down: no new connections, finishing work in progress"
+        );
+        shutdown.cancel();
+    }))
+}
+
+/// Runs the site until `shutdown` is cancelled. `http_bound` receives the address the
+/// metrics endpoint listens on (tests bind port 0).
+async fn serve_site(
+    config: SiteConfig,
+    shutdown: CancellationToken,
+    http_bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+) -> Result<(), RunError> {
+    tracing::info!(
+        site = %config.site,
+        instruments = config.instruments.len(),
+        nats = %config.nats.url,
+        spool = %config.storage.path.display(),
+        "labwire starting"
+    );
+    let router = Router::start(config.router_options()?).await?;
+    let metrics = Metrics::new();
+    metrics.register_router(Arc::clone(router.stats()));
+    let bus = router.bus().clone();
+    metrics.register(move |w: &mut MetricsWriter| {
+        w.gauge(
+            "labwire_bus_connected",
+            "1 while the NATS connection is up.",
+            &[],
+            if bus.is_connected() { 1.0 } else { 0.0 },
+        );
+    });
+
+    let tasks = TaskTracker::new();
+    if config.metrics.enabled {
+        let listener = HealthEndpoint::bind(config.metrics.listen)
+            .await
+            .map_err(|source| RunError::Bind {
+                addr: config.metrics.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().unwrap_or(config.metrics.listen);
+        let bus = router.bus().clone();
+        let spool = Arc::clone(router.spool());
+        let readiness = Arc::new(move || {
+            let o = spool.options();
+            let stats = bus.stats().snapshot();
+            let room = spool.depth() < o.max_rows && stats.spool_bytes < o.max_bytes;
+            Readiness::from_parts(bus.is_ready(), room)
+        });
+        let endpoint = HealthEndpoint::new(metrics.clone(), readiness);
+        tasks.spawn(endpoint.serve(listener, shutdown.clone()));
+        tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
+        if let Some(tx) = http_bound {
+            let _ = tx.send(addr);
+        }
+    } else {
+        tracing::info!("metrics endpoint disabled ([metrics] enabled = false)");
+    }
+
+    for i in &config.instruments {
+        if !i.enabled {
+            tracing::info!(instrument = %i.id, "instrument disabled in the site config");
+            continue;
+        }
+        tracing::warn!(
+            instrument = %i.id,
+            protocol = i.protocol().as_str(),
+            transport = %i.transport,
+            "the {} connector is not built into this labwire yet: instrument not served",
+            i.protocol().as_str()
+        );
+    }
+    tracing::info!(site = %config.site, "labwire running");
+
+    shutdown.cancelled().await;
+    tasks.close();
+    let stop = async {
+        tasks.wait().await;
+        router.shutdown().await;
+    };
+    tokio::time::timeout(SHUTDOWN_GRACE, stop)
+        .await
+        .map_err(|_| RunError::SlowShutdown)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn get(addr: SocketAddr, path: &str) -> String {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(format!("GET {path} HTTP/1.1\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_site_without_a_bus_spools_reports_ready_and_stops_on_shutdown() {
+        let dir = std::env::temp_dir().join(format!("labwire-run-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // Nothing listens on port 9 of loopback (discard): the bus stays disconnected.
+        let text = format!(
+            "site = \"site-a\"\n[nats]\nurl = \"nats://127.0.0.1:9\"\nconnect_timeout = \"200ms\"\n[storage]\npath = {:?}\n[metrics]\nlisten = \"127.0.0.1:0\"\n[[instrument]]\nid = \"c311\"\nprotocol = \"astm\"\nlisten = \"127.0.0.1:15001\"\n",
+            dir.join("spool.db").display().to_string()
+        );
+        let config = SiteConfig::from_toml_str(&text, "site.toml").unwrap();
+        let shutdown = CancellationToken::new();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        // `Router::start` is not provably `Send` (sqlx's `Acquire` lifetimes), so the site runs
+        // on this task next to the checks instead of being spawned.
+        let site = serve_site(config, shutdown.clone(), Some(tx));
+        let checks = async {
+            let addr = tokio::time::timeout(Duration::from_secs(10), rx)
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(get(addr, "/healthz").await.starts_with("HTTP/1.1 200 OK"));
+            let ready = get(addr, "/readyz").await;
+            assert!(
+                ready.ends_with("ready: bus not connected; spooling\n"),
+                "{ready}"
+            );
+            let metrics = get(addr, "/metrics").await;
+            assert!(metrics.contains("\nlabwire_bus_connected 0\n"), "{metrics}");
+            assert!(metrics.contains("\nlabwire_spool_depth 0\n"), "{metrics}");
+            shutdown.cancel();
+            addr
+        };
+        let (result, addr) = tokio::time::timeout(Duration::from_secs(20), async {
+            tokio::join!(site, checks)
+        })
+        .await
+        .unwrap();
+        result.unwrap();
+        assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -229,7 +229,10 @@ fn duplicate_ids(c: &mut Collector<'_>, placed: &[Placed]) {
 /// Two listeners conflict when they use the same port and either the same IP address or one
 /// of them listens on all addresses.
 fn conflicts(a: SocketAddr, b: SocketAddr) -> bool {
-    a.port() == b.port() && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+    // Port 0 (an ephemeral port chosen at bind time; metrics only) never clashes.
+    a.port() != 0
+        && a.port() == b.port()
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }
 
 fn listen_conflicts(c: &mut Collector<'_>, placed: &[Placed], metrics: Option<&MetricsConfig>) {
