@@ -1,0 +1,9 @@
+//! End-to-end tests of the `labwire` binary's command line (conventions §4).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod parse;
