@@ -171,6 +171,7 @@ impl<C: Connector, I: Ingest> Driver<'_, C, I> {
         let mut counters = link.counters();
         let mut next_send_id = 0u64;
         let mut idle_deadline = self.config.idle_timeout.map(|d| Instant::now() + d);
+        let mut spent_timer: Option<Instant> = None;
         loop {
             // 1. Everything the link wants written, under the write deadline.
             if let Err(end) = writer.flush(link, self.health).await {
@@ -178,8 +179,13 @@ impl<C: Connector, I: Ingest> Driver<'_, C, I> {
             }
             // 2. One event at a time; its answer may produce more bytes, so loop back.
             if let Some(ev) = link.poll_event() {
+                let waited = matches!(ev, LinkEvent::Message { .. });
                 if let Err(end) = self.on_event(link, ev, pending, &mut writer).await {
                     return end;
+                }
+                // Time spent waiting for the ingest or the apps is not the peer's silence.
+                if let (true, Some(d)) = (waited, self.config.idle_timeout) {
+                    idle_deadline = Some(Instant::now() + d);
                 }
                 let now = link.counters();
                 self.health.add_link_delta(counters, now);
@@ -187,7 +193,12 @@ impl<C: Connector, I: Ingest> Driver<'_, C, I> {
                 continue;
             }
             // 3. Wait for bytes, a timer, a download or the end.
-            let timer = link.poll_timeout().map(Instant::from_std);
+            // A link that keeps returning a deadline it has already been woken for would spin
+            // this loop; such a deadline is ignored until the link changes it.
+            let timer = link
+                .poll_timeout()
+                .map(Instant::from_std)
+                .filter(|t| Some(*t) != spent_timer);
             let can_send = pending.is_none() && link.is_idle();
             let commands = self.commands.as_mut();
             let has_commands = can_send && commands.is_some();
@@ -207,6 +218,12 @@ impl<C: Connector, I: Ingest> Driver<'_, C, I> {
                 },
                 () = sleep_until(timer), if timer.is_some() => {
                     link.handle_timeout(now_std());
+                    spent_timer = timer.filter(|t| {
+                        link.poll_timeout().map(Instant::from_std) == Some(*t)
+                    });
+                    if spent_timer.is_some() {
+                        tracing::warn!(instrument = %self.instrument, "link kept an expired deadline");
+                    }
                 }
                 () = sleep_until(idle_deadline), if idle_deadline.is_some() => {
                     self.health.timeout();
