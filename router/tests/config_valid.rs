@@ -127,3 +127,26 @@ fn files_that_are_too_large_or_not_utf8_are_refused() {
         Err(LoadError::Io { .. })
     ));
 }
+
+#[test]
+fn every_toml_example_in_the_config_docs_is_valid() {
+    let doc = include_str!("../../docs/config.md");
+    let mut blocks = 0;
+    let mut rest = doc;
+    while let Some(start) = rest.find("```toml\n") {
+        let body = &rest[start + "```toml\n".len()..];
+        let end = body.find("```").expect("closed code block");
+        let example = &body[..end];
+        let text = if example.contains("site =") {
+            example.to_owned()
+        } else {
+            format!("site = \"site-a\"\n{example}")
+        };
+        if let Err(e) = SiteConfig::from_toml_str(&text, "docs/config.md example") {
+            panic!("example {blocks} in docs/config.md is invalid:\n{e}\n---\n{text}");
+        }
+        blocks += 1;
+        rest = &body[end..];
+    }
+    assert!(blocks >= 3, "found {blocks} examples");
+}
