@@ -4,7 +4,7 @@
 //! [`Record`]s, a record its [`Field`]s (1-based: field 1 is the record type ID), a field its
 //! repeats and [`Component`]s. Nothing is copied or allocated until a value with an escape
 //! sequence is unescaped (§5.7, see [`unescape`]). Limits on message size, record and field
-//! counts ([`Limits`]) are checked while splitting. [`write`] builds messages with correct
+//! counts ([`Limits`]) are checked while splitting. [`mod@write`] builds messages with correct
 //! escaping. Section numbers refer to CLSI LIS2-A2 (ASTM E1394-97).
 
 mod delimiters;
