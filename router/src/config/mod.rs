@@ -10,6 +10,7 @@
 mod checks;
 mod error;
 mod instrument;
+mod instrument_check;
 mod model;
 mod raw;
 mod router_options;

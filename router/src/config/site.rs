@@ -2,7 +2,8 @@
 
 use super::checks::{duration, integer, size};
 use super::error::Collector;
-use super::instrument::{self, InstrumentConfig, Transport};
+use super::instrument::{InstrumentConfig, Transport};
+use super::instrument_check;
 use super::model::*;
 use super::raw::*;
 use labwire_event::SiteId;
@@ -15,7 +16,7 @@ use std::time::Duration;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
-/// The ASTM sender timer of the instruments (LIS1-A §6.5.2): labwire must answer each frame
+/// The ASTM sender timer of the instruments (LIS1-A: 15 s): labwire must answer each frame
 /// within it, so the ingest deadline has to be shorter.
 const ASTM_INSTRUMENT_SENDER_TIMER: Duration = Duration::from_secs(15);
 
@@ -181,7 +182,7 @@ fn build(c: &mut Collector<'_>, s: Sections) -> Option<SiteConfig> {
         let Some(raw) = raw else { continue };
         let id_span = raw.id.as_ref().map_or(span.clone(), Spanned::span);
         let listen_span = raw.listen.as_ref().map(Spanned::span);
-        if let Some(config) = instrument::validate(c, raw, span) {
+        if let Some(config) = instrument_check::validate(c, raw, span) {
             placed.push(Placed {
                 config,
                 id_span,
