@@ -52,8 +52,8 @@ impl Charset {
 
     /// Decodes `bytes`; the flag is true when invalid bytes were replaced by U+FFFD.
     pub fn decode<'a>(&self, bytes: &'a [u8]) -> (Cow<'a, str>, bool) {
-        if let Ok(s) = std::str::from_utf8(bytes)
-            && (bytes.is_ascii() || *self == Self::Utf8)
+        if (*self == Self::Utf8 || bytes.is_ascii())
+            && let Ok(s) = std::str::from_utf8(bytes)
         {
             return (Cow::Borrowed(s), false);
         }
