@@ -48,7 +48,15 @@ struct Header {
     qc: bool,
 }
 
-pub(crate) fn map(message: &Message<'_>, text: Text, raw: &str, origin: &Origin) -> MessageEvents {
+/// Maps one message; `Err(number of events)` when its events would carry more than
+/// `max_raw_bytes` of `raw` copies (every event holds the whole message text).
+pub(crate) fn map(
+    message: &Message<'_>,
+    text: Text,
+    raw: &str,
+    origin: &Origin,
+    max_raw_bytes: usize,
+) -> Result<MessageEvents, usize> {
     let mut records = message.records();
     let header = records.next().map(|h| read_header(&h, text));
     let header = header.unwrap_or(Header {
@@ -111,6 +119,9 @@ pub(crate) fn map(message: &Message<'_>, text: Text, raw: &str, origin: &Origin)
             RecordType::Manufacturer | RecordType::Scientific | RecordType::Other => skipped += 1,
         }
     }
+    if pending.len().saturating_mul(raw.len()) > max_raw_bytes {
+        return Err(pending.len());
+    }
     let mut events = Vec::with_capacity(pending.len());
     for (index, item) in pending.into_iter().enumerate() {
         let index = u32::try_from(index).unwrap_or(u32::MAX);
@@ -133,10 +144,10 @@ pub(crate) fn map(message: &Message<'_>, text: Text, raw: &str, origin: &Origin)
         event.raw = Some(raw.to_owned());
         events.push(event);
     }
-    MessageEvents {
+    Ok(MessageEvents {
         events,
         skipped_records: skipped,
-    }
+    })
 }
 
 fn read_header(h: &Record<'_>, text: Text) -> Header {

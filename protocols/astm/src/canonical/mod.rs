@@ -15,13 +15,27 @@ use crate::record::{Limits, RecordError, RecordErrorKind, messages};
 use text::Text;
 
 /// How to decode one instrument's messages.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecodeOptions {
     /// The instrument's charset (default [`Charset::Auto`]: UTF-8 when valid, else
     /// windows-1252).
     pub charset: Charset,
     /// Bounds on message size and record/field counts (see [`Limits`] for the defaults).
     pub limits: Limits,
+    /// Most bytes of `raw` text the events of one message may carry together (every event
+    /// holds the whole message): bounds memory when a large message has many O/Q records.
+    /// Default 64 MiB.
+    pub max_raw_bytes: usize,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        Self {
+            charset: Charset::Auto,
+            limits: Limits::default(),
+            max_raw_bytes: 64 * 1024 * 1024,
+        }
+    }
 }
 
 /// Why a message could not be mapped: a byte offset into the text given and the reason.
@@ -33,14 +47,33 @@ pub struct MapError {
     /// Byte offset of the problem in the text handed to [`message_to_events`].
     pub offset: usize,
     /// What is wrong.
-    pub reason: RecordErrorKind,
+    pub reason: MapErrorKind,
+}
+
+/// What is wrong with a message that could not be mapped.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum MapErrorKind {
+    /// The record layer rejected the text.
+    #[error(transparent)]
+    Record(#[from] RecordErrorKind),
+    /// The events would carry more than [`DecodeOptions::max_raw_bytes`] of message text.
+    #[error("{events} events of a {bytes}-byte message exceed the limit of {limit} bytes")]
+    TooMuchOutput {
+        /// Number of events the message would give.
+        events: usize,
+        /// Size of the message text.
+        bytes: usize,
+        /// The configured limit.
+        limit: usize,
+    },
 }
 
 impl From<RecordError> for MapError {
     fn from(e: RecordError) -> Self {
         Self {
             offset: e.offset,
-            reason: e.kind,
+            reason: MapErrorKind::Record(e.kind),
         }
     }
 }
@@ -101,7 +134,20 @@ pub fn map_messages(
             charset: decoded.charset,
             delims: message.delimiters(),
         };
-        let mapped = mapping::map(&message, ctx, &decoded.text, origin);
+        let mapped = mapping::map(&message, ctx, &decoded.text, origin, opts.max_raw_bytes);
+        let mapped = match mapped {
+            Ok(mapped) => mapped,
+            Err(events) => {
+                return Err(MapError {
+                    offset: message.offset(),
+                    reason: MapErrorKind::TooMuchOutput {
+                        events,
+                        bytes: decoded.text.len(),
+                        limit: opts.max_raw_bytes,
+                    },
+                });
+            }
+        };
         out.events.extend(mapped.events);
         out.skipped_records += mapped.skipped_records;
     }

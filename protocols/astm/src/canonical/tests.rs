@@ -156,3 +156,19 @@ fn errors_have_offsets_and_reasons() {
     assert!(err.to_string().contains("expected an H record"));
     assert!(message_to_events(b"", &origin(), &DecodeOptions::default()).is_err());
 }
+
+#[test]
+fn output_is_bounded() {
+    let opts = DecodeOptions {
+        max_raw_bytes: 100,
+        ..DecodeOptions::default()
+    };
+    let text = b"H|\\^&\rQ|1|A\rQ|2|B\rQ|3|C\rQ|4|D\rQ|5|E\rQ|6|F\rQ|7|G\rL|1|N\r";
+    let err = message_to_events(text, &origin(), &opts).unwrap_err();
+    assert_eq!(err.offset, 0);
+    assert!(matches!(
+        err.reason,
+        MapErrorKind::TooMuchOutput { events: 7, .. }
+    ));
+    assert_eq!(map(text).len(), 7);
+}
