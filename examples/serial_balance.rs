@@ -26,7 +26,7 @@ use labwire_connectors::transport::{
     BackoffConfig, Connection, SerialPort, SerialSettings, Transport,
 };
 use labwire_connectors::{Connector, ConnectorContext, Ingest, MemoryIngest, RouterIngest, run};
-use labwire_event::{EventKind, InstrumentId, Observation, SiteId};
+use labwire_event::{InstrumentId, Observation, SiteId};
 use nom::branch::alt;
 use nom::bytes::complete::{tag, take_while1};
 use nom::character::complete::{char, digit1, one_of, space0, space1};
@@ -156,6 +156,7 @@ async fn main() {
                 connector,
                 transport,
                 ConnectorContext::new(site, instrument, ingest),
+                simulated,
             )
             .await;
             router.shutdown().await;
@@ -163,46 +164,52 @@ async fn main() {
         None => {
             let ingest = MemoryIngest::new();
             let ctx = ConnectorContext::new(site, instrument, ingest.clone());
-            let shutdown = ctx.shutdown.clone();
-            let printer = tokio::spawn(print_events(ingest, shutdown.clone(), simulated));
-            serve(connector, transport, ctx).await;
-            let _ = printer.await;
+            let printer = tokio::spawn(print_events(ingest, ctx.shutdown.clone()));
+            serve(connector, transport, ctx, simulated).await;
+            printer.abort();
         }
     }
 }
 
+/// Runs the connector until Ctrl-C (or, in simulation, until the five readings are stored).
 async fn serve<C: Connector, I: Ingest>(
     connector: C,
     transport: Transport,
     ctx: ConnectorContext<I>,
+    simulated: bool,
 ) {
     let shutdown = ctx.shutdown.clone();
+    let health = ctx.health.clone();
+    let watched = health.clone();
     tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
+        if simulated {
+            while watched.snapshot().messages < 5 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        } else {
+            let _ = tokio::signal::ctrl_c().await;
+        }
         shutdown.cancel();
     });
     if let Err(e) = run(connector, transport, ctx).await {
         eprintln!("connector stopped: {e}");
     }
+    let h = health.snapshot();
+    eprintln!(
+        "readings stored: {}, lines rejected: {}, reconnects: {}",
+        h.messages, h.rejected, h.reconnects
+    );
 }
 
-/// Prints stored events as JSON lines; in simulation, stops after the five readings.
-async fn print_events(ingest: MemoryIngest, shutdown: CancellationToken, simulated: bool) {
+/// Prints stored events as JSON lines.
+async fn print_events(ingest: MemoryIngest, shutdown: CancellationToken) {
     let mut printed = 0;
-    loop {
+    while !shutdown.is_cancelled() {
         let events = ingest.wait_for(|e| e.len() > printed).await;
         for e in events.iter().skip(printed) {
             println!("{}", serde_json::to_string(e).unwrap());
         }
         printed = events.len();
-        let readings = events
-            .iter()
-            .filter(|e| e.kind == EventKind::Telemetry)
-            .count();
-        if simulated && readings >= 5 {
-            shutdown.cancel();
-            return;
-        }
     }
 }
 
