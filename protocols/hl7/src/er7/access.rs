@@ -74,9 +74,7 @@ impl<'m> Segment<'m> {
             (false, n) => n,
         };
         let raw = self.raw();
-        let mut seps = memchr::memchr_iter(self.delims.field, raw);
-        let start = seps.nth(piece - 1)? + 1;
-        let end = seps.next().unwrap_or(raw.len());
+        let (start, end) = nth_piece(raw, self.delims.field, piece)?;
         let level = if header && n == 2 {
             Level::Literal
         } else {
@@ -111,6 +109,24 @@ impl<'m> Segment<'m> {
     pub fn raw_field(&self, n: usize) -> &'m [u8] {
         self.field(n).map(|v| v.raw()).unwrap_or_default()
     }
+}
+
+/// Start and end of piece `piece` (1-based) of `raw` split at `sep`; piece 0 is before the first
+/// separator. A byte loop: segments are short, and this beats repeated memchr calls there.
+fn nth_piece(raw: &[u8], sep: u8, piece: usize) -> Option<(usize, usize)> {
+    let mut seen = 0usize;
+    let mut start = None;
+    for (i, b) in raw.iter().enumerate() {
+        if *b == sep {
+            seen += 1;
+            if seen == piece {
+                start = Some(i + 1);
+            } else if seen == piece + 1 {
+                return start.map(|s| (s, i));
+            }
+        }
+    }
+    start.map(|s| (s, raw.len()))
 }
 
 /// How far a [`Value`] has been split.
