@@ -112,7 +112,7 @@ fn unsupported_and_malformed_messages_are_errors_with_offsets() {
 
 #[test]
 fn charset_from_header_or_override() {
-    let latin1 = b"MSH|^~\\&|A||||||ORU^R01|1|P|2.5|||||8859/1\rPID|1||1||M\xfcller\rOBR|1\rOBX|1|ST|C||\xe9\r";
+    let latin1 = b"MSH|^~\\&|A||||||ORU^R01|1|P|2.5||||||8859/1\rPID|1||1||M\xfcller\rOBR|1\rOBX|1|ST|C||\xe9\r";
     let e = &events(latin1)[0];
     assert_eq!(e.patient.as_ref().unwrap().name.as_deref(), Some("Müller"));
     assert_eq!(e.observations[0].value.as_deref(), Some("é"));
@@ -132,7 +132,7 @@ fn charset_from_header_or_override() {
 
 #[test]
 fn hex_escape_is_decoded_in_the_message_charset() {
-    let msg = b"MSH|^~\\&|A||||||ORU^R01|1|P|2.5|||||UNICODE UTF-8\rOBR|1\rOBX|1|ST|C||caf\\XC3A9\\ \\XZZ\\\r";
+    let msg = b"MSH|^~\\&|A||||||ORU^R01|1|P|2.5||||||UNICODE UTF-8\rOBR|1\rOBX|1|ST|C||caf\\XC3A9\\ \\XZZ\\\r";
     assert_eq!(
         events(msg)[0].observations[0].value.as_deref(),
         Some("café \\XZZ\\")
@@ -151,4 +151,20 @@ fn order_and_query_messages() {
     assert_eq!(qbp[0].kind, EventKind::Query);
     assert_eq!(q.specimen_ids, ["S1", "S2"]);
     assert_eq!(q.query_tag.as_deref(), Some("TAG1"));
+}
+
+#[test]
+fn invalid_text_is_replaced_or_rejected() {
+    let msg = b"MSH|^~\\&|A||||||ORU^R01|1|P|2.5||||||UNICODE UTF-8\rOBR|1\rOBX|1|ST|C||a\xffb\r";
+    assert_eq!(
+        events(msg)[0].observations[0].value.as_deref(),
+        Some("a\u{fffd}b")
+    );
+    let strict = DecodeOptions {
+        reject_invalid_text: true,
+        ..DecodeOptions::default()
+    };
+    let err = message_to_events(msg, &origin(), &strict).unwrap_err();
+    assert!(matches!(err, MapError::InvalidText { .. }));
+    assert_eq!(msg[err.offset()], 0xff);
 }

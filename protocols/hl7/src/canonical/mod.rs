@@ -29,6 +29,9 @@ pub struct DecodeOptions {
     pub charset: Option<Charset>,
     /// Parser limits (message size, segments, fields).
     pub limits: Limits,
+    /// Reject messages with bytes that are invalid in their character set
+    /// ([`MapError::InvalidText`]) instead of replacing them with U+FFFD. Default `false`.
+    pub reject_invalid_text: bool,
 }
 
 /// Why a message produced no events. `Display` is the reason; [`MapError::offset`] is the byte
@@ -46,6 +49,15 @@ pub enum MapError {
         /// MSH-9 as sent (e.g. `ACK^R22`).
         message_type: String,
     },
+    /// The message has bytes that are invalid in its character set (only with
+    /// [`DecodeOptions::reject_invalid_text`]).
+    #[error("bytes invalid in character set {charset}")]
+    InvalidText {
+        /// Offset of the first invalid byte (for UTF-8), else 0.
+        offset: usize,
+        /// The character set used.
+        charset: String,
+    },
 }
 
 impl MapError {
@@ -53,7 +65,9 @@ impl MapError {
     pub fn offset(&self) -> usize {
         match self {
             Self::Parse(e) => e.offset(),
-            Self::UnsupportedMessageType { offset, .. } => *offset,
+            Self::UnsupportedMessageType { offset, .. } | Self::InvalidText { offset, .. } => {
+                *offset
+            }
         }
     }
 }
@@ -103,6 +117,18 @@ pub fn message_to_events(
         .map(|v| v.raw())
         .unwrap_or_default();
     let charset = Charset::for_message(msh18, msg, opts.charset);
+    if opts.reject_invalid_text && charset.decode(msg).1 {
+        let offset = match charset {
+            Charset::Utf8 => std::str::from_utf8(msg)
+                .err()
+                .map_or(0, |e| e.valid_up_to()),
+            _ => 0,
+        };
+        return Err(MapError::InvalidText {
+            offset,
+            charset: format!("{charset:?}"),
+        });
+    }
     let ctx = Ctx {
         msg: parsed,
         charset,
