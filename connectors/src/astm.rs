@@ -56,6 +56,11 @@ pub struct AstmConnector {
 }
 
 impl AstmConnector {
+    /// The settings in use.
+    pub fn config(&self) -> &AstmConfig {
+        &self.config
+    }
+
     /// A connector with these settings.
     pub fn new(mut config: AstmConfig) -> Self {
         config.link.role = Role::Host;
@@ -173,14 +178,15 @@ impl AstmLink {
     }
 
     fn header(&self) -> RecordBuilder {
-        let now = jiff::Timestamp::now().strftime("%Y%m%d%H%M%S").to_string();
-        RecordBuilder::header(
-            FieldValue::text(self.sender_name.clone()),
-            "P",
-            "LIS2-A2",
-            &now,
-        )
+        lis_header(&self.sender_name)
     }
+}
+
+/// The H record of messages labwire sends: sender name (H-5), production (H-12), LIS2-A2
+/// (H-13), the current time (H-14).
+pub(crate) fn lis_header(sender_name: &str) -> RecordBuilder {
+    let now = jiff::Timestamp::now().strftime("%Y%m%d%H%M%S").to_string();
+    RecordBuilder::header(FieldValue::text(sender_name), "P", "LIS2-A2", &now)
 }
 
 /// Writes P and O records for `orders` (one patient record per order).

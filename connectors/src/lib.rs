@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod astm;
+pub mod astm_records;
 mod connector;
 mod driver;
 mod health;

@@ -2,6 +2,7 @@
 //! `labwire_router::config`).
 
 use crate::astm::{AstmConfig, AstmConnector};
+use crate::astm_records::AstmRecordsConnector;
 use crate::hl7::{Hl7Config, Hl7Connector};
 use crate::transport::{
     OnSecondConnection, SerialPort, SerialSettings, TcpClient, TcpClientConfig, TcpServer,
@@ -70,8 +71,27 @@ fn clamp(v: u64) -> usize {
     usize::try_from(v).unwrap_or(usize::MAX)
 }
 
-/// The ASTM connector for an `astm` instrument (timers, limits, charset).
+/// The ASTM connector for an `astm` instrument with `framing = "e1381"` (timers, limits,
+/// charset).
 pub fn astm_connector_for(instrument: &InstrumentConfig) -> AstmConnector {
+    AstmConnector::new(astm_config_for(instrument))
+}
+
+/// The connector for an `astm` instrument with `framing = "none"` (bare records).
+pub fn astm_records_connector_for(instrument: &InstrumentConfig) -> AstmRecordsConnector {
+    AstmRecordsConnector::new(astm_config_for(instrument))
+}
+
+/// Whether an `astm` instrument uses the E1381 link layer (`framing = "e1381"`, the default).
+pub fn astm_uses_e1381(instrument: &InstrumentConfig) -> bool {
+    match &instrument.settings {
+        ProtocolSettings::Astm(a) => a.framing == cfg::AstmFraming::E1381,
+        _ => true,
+    }
+}
+
+/// ASTM settings from an instrument block.
+pub fn astm_config_for(instrument: &InstrumentConfig) -> AstmConfig {
     use labwire_astm::charset::Charset as A;
     let mut c = AstmConfig::default();
     let charset = match instrument.charset {
@@ -96,7 +116,7 @@ pub fn astm_connector_for(instrument: &InstrumentConfig) -> AstmConnector {
         c.link.max_frame_retries = u32::from(a.max_retries);
         c.link.encode.record_per_frame = a.one_record_per_frame;
     }
-    AstmConnector::new(c)
+    c
 }
 
 /// The HL7 connector for an `hl7` instrument (limits, charset, download ACK timeout).

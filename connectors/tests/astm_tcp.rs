@@ -548,3 +548,52 @@ async fn a_peer_outside_the_allow_list_is_refused_and_reported() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn bare_records_without_a_link_layer_are_served_too() {
+    use labwire_connectors::astm_records::AstmRecordsConnector;
+    let ingest = MemoryIngest::new();
+    let server = TcpServer::bind(TcpServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        allow_peers: Vec::new(),
+        on_second_connection: OnSecondConnection::Refuse,
+    })
+    .await
+    .unwrap();
+    let addr = server.local_addr();
+    let ctx = context(ingest.clone(), "c311-17");
+    let shutdown = ctx.shutdown.clone();
+    let task = tokio::spawn(run(
+        AstmRecordsConnector::new(astm_config()),
+        Transport::from(server),
+        ctx,
+    ));
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"R|1|stray record\r").await.unwrap();
+    s.write_all(RESULT).await.unwrap();
+    s.write_all(QUERY).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 256];
+    while !answer.ends_with(b"L|1|I\r") {
+        let n = tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0);
+        answer.extend_from_slice(&buf[..n]);
+    }
+    assert!(answer.starts_with(b"H|\\^&|||labwire|"));
+    let events = wait_until(&ingest, "result and error", |e| {
+        e.iter().any(|e| e.kind == EventKind::Result)
+            && e.iter().any(|e| e.kind == EventKind::Error)
+    })
+    .await;
+    let err = events.iter().find(|e| e.kind == EventKind::Error).unwrap();
+    assert_eq!(err.error.as_ref().unwrap().offset, Some(0));
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(2), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
