@@ -72,7 +72,11 @@ async fn subscriber(url: &str) -> (Arc<AtomicU64>, tokio::task::JoinHandle<()>) 
         return (count, tokio::spawn(async {}));
     };
     let mut sub = client.subscribe("lab.bench.*.result").await.unwrap();
-    client.flush().await.unwrap();
+    // A round trip on this connection: the server has the subscription before producers start.
+    client
+        .request("$JS.API.INFO", bytes::Bytes::new())
+        .await
+        .unwrap();
     let c = Arc::clone(&count);
     let task = tokio::spawn(async move {
         let _client = client;

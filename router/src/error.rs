@@ -114,6 +114,21 @@ pub enum SpoolError {
         #[source]
         source: sqlx::Error,
     },
+    /// The transaction holding this push (and the others committed with it) failed; nothing of
+    /// it was written.
+    #[error("spool database {path}: committing a push: {reason}")]
+    CommitFailed {
+        /// The database file.
+        path: PathBuf,
+        /// The database error, as text (it is shared by every push of the group).
+        reason: String,
+    },
+    /// The spool's writer task has stopped (the runtime is shutting down).
+    #[error("spool database {path}: the writer task has stopped")]
+    WriterStopped {
+        /// The database file.
+        path: PathBuf,
+    },
     /// Applying the embedded migrations failed.
     #[error("spool database {path}: migrating: {source}")]
     Migrate {

@@ -138,7 +138,7 @@ async fn an_invalid_command_is_terminated_and_reported_as_an_error_event() {
     let router = ready_router(&nats.url(), dir.path()).await;
     let client = async_nats::connect(nats.url()).await.unwrap();
     let mut errors = client.subscribe("lab.site-a.cobas-1.error").await.unwrap();
-    client.flush().await.unwrap();
+    sync_interest(&client).await;
 
     let mut queue = open(&router, "cobas-1").await;
     app_publishes(

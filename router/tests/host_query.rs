@@ -36,7 +36,7 @@ async fn responder(
 ) -> tokio::task::JoinHandle<()> {
     let client = async_nats::connect(url).await.unwrap();
     let mut sub = client.subscribe(subject.to_owned()).await.unwrap();
-    client.flush().await.unwrap();
+    sync_interest(&client).await;
     tokio::spawn(async move {
         while let Some(msg) = sub.next().await {
             let ev: Event = serde_json::from_slice(&msg.payload).unwrap();

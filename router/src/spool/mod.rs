@@ -2,14 +2,18 @@
 //!
 //! - WAL journal with `synchronous=FULL`: a committed push survives power loss, so the ingest gate
 //!   may let the instrument's ACK go once `push` returns.
-//! - One writer: a single connection behind a mutex; transactions are `BEGIN IMMEDIATE`, never
-//!   the deferred `BEGIN` (a read-then-write upgrade fails with `SQLITE_BUSY`).
+//! - One writer: a single task owns the only connection; transactions are `BEGIN IMMEDIATE`,
+//!   never the deferred `BEGIN` (a read-then-write upgrade fails with `SQLITE_BUSY`).
+//! - Group commit: pushes that arrive while a commit is in flight are written together in the
+//!   next transaction, so many instrument links share one fsync instead of queueing for one
+//!   each. Every push still returns only after its own transaction is committed.
 //! - Bounded by rows and bytes ([`SpoolOptions`]); when full, `push` fails with
 //!   [`SpoolError::Full`] and writes nothing — never a silent drop.
 //! - Rows are kept in arrival order (`seq`) and deleted by the drain only after the bus acked them.
 //! - Schema in `router/migrations/`, embedded and applied at open.
 
 mod options;
+mod writer;
 
 pub use options::{
     DEFAULT_BUSY_TIMEOUT, DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, STATUS_RESERVE_BYTES,
@@ -19,13 +23,10 @@ pub use options::{
 use crate::error::SpoolError;
 use crate::stats::RouterStats;
 use bytes::Bytes;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection, Row};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use tokio::sync::{Mutex, Notify};
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+use tokio::sync::{Notify, mpsc, oneshot};
+use writer::Request;
 
 /// An event ready for the bus: subject, id and the exact JSON bytes to publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,59 +66,30 @@ pub struct Pushed {
     pub already_spooled: u64,
 }
 
-struct Usage {
-    conn: SqliteConnection,
-    rows: u64,
-    bytes: u64,
-}
+/// Most pushes written in one transaction (group commit).
+const GROUP_COMMIT_MAX: usize = 256;
 
-/// The durable spool. Share it behind an `Arc`.
+/// The durable spool. Share it behind an `Arc`; dropping the last handle stops its writer task.
 pub struct Spool {
-    writer: Mutex<Usage>,
+    requests: mpsc::Sender<Request>,
     opts: SpoolOptions,
     stats: Arc<RouterStats>,
-    pushed: Notify,
+    pushed: Arc<Notify>,
 }
 
 impl Spool {
-    /// Opens (or creates) the spool file, applies the migrations, and counts what a previous run
-    /// left in it.
+    /// Opens (or creates) the spool file, applies the migrations, counts what a previous run left
+    /// in it, and starts the writer task.
     pub async fn open(opts: SpoolOptions, stats: Arc<RouterStats>) -> Result<Self, SpoolError> {
-        let db = |what: &'static str| {
-            let path = opts.path.clone();
-            move |source| SpoolError::Database { path, what, source }
-        };
-        let mut conn = SqliteConnectOptions::new()
-            .filename(&opts.path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(opts.busy_timeout)
-            .connect()
-            .await
-            .map_err(db("opening"))?;
-        MIGRATOR
-            .run(&mut conn)
-            .await
-            .map_err(|source| SpoolError::Migrate {
-                path: opts.path.clone(),
-                source,
-            })?;
-        let row = sqlx::query("SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM spool")
-            .fetch_one(&mut conn)
-            .await
-            .map_err(db("counting rows"))?;
-        let rows = u64::try_from(row.try_get::<i64, _>(0).map_err(db("counting rows"))?)
-            .unwrap_or_default();
-        let bytes = u64::try_from(row.try_get::<i64, _>(1).map_err(db("counting rows"))?)
-            .unwrap_or_default();
-        stats.spool_depth.store(rows, Ordering::Relaxed);
-        stats.spool_bytes.store(bytes, Ordering::Relaxed);
+        let pushed = Arc::new(Notify::new());
+        let writer = writer::Writer::open(&opts, Arc::clone(&stats), Arc::clone(&pushed)).await?;
+        let (requests, inbox) = mpsc::channel(GROUP_COMMIT_MAX * 4);
+        tokio::spawn(writer.run(inbox, GROUP_COMMIT_MAX));
         Ok(Self {
-            writer: Mutex::new(Usage { conn, rows, bytes }),
+            requests,
             opts,
             stats,
-            pushed: Notify::new(),
+            pushed,
         })
     }
 
@@ -141,139 +113,47 @@ impl Spool {
         self.pushed.notified().await;
     }
 
-    /// Appends `events` in order, in one `BEGIN IMMEDIATE` transaction committed with fsync.
-    /// All or nothing: over the limits, nothing is written and [`SpoolError::Full`] is returned.
-    /// An event whose id is already spooled is skipped (it is durable already).
+    /// Appends `events` in order and returns once they are committed (fsync). All or nothing:
+    /// over the limits, nothing is written and [`SpoolError::Full`] is returned. An event whose
+    /// id is already spooled is skipped (it is durable already).
     pub async fn push(
         &self,
         events: &[PendingEvent],
         headroom: Headroom,
     ) -> Result<Pushed, SpoolError> {
-        let mut w = self.writer.lock().await;
-        let incoming_bytes: u64 = events.iter().map(|e| e.payload.len() as u64).sum();
-        let (extra_rows, extra_bytes) = match headroom {
-            Headroom::Data => (0, 0),
-            Headroom::Status => (STATUS_RESERVE_ROWS, STATUS_RESERVE_BYTES),
-        };
-        if w.rows + events.len() as u64 > self.opts.max_rows + extra_rows
-            || w.bytes + incoming_bytes > self.opts.max_bytes + extra_bytes
-        {
-            return Err(SpoolError::Full {
-                rows: w.rows,
-                bytes: w.bytes,
-                max_rows: self.opts.max_rows,
-                max_bytes: self.opts.max_bytes,
-                incoming: events.len(),
-            });
-        }
-        let now_ms = jiff::Timestamp::now().as_millisecond();
-        let mut pushed = Pushed {
-            inserted: 0,
-            already_spooled: 0,
-        };
-        let mut added_bytes = 0;
-        let mut tx = w
-            .conn
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(self.db("beginning a push"))?;
-        for e in events {
-            let done = sqlx::query(
-                "INSERT OR IGNORE INTO spool (id, subject, payload, created_at) \
-                 VALUES (?, ?, ?, ?)",
-            )
-            .bind(e.id.as_str())
-            .bind(e.subject.as_str())
-            .bind(e.payload.as_ref())
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(self.db("inserting an event"))?;
-            if done.rows_affected() == 1 {
-                pushed.inserted += 1;
-                added_bytes += e.payload.len() as u64;
-            } else {
-                pushed.already_spooled += 1;
-            }
-        }
-        tx.commit().await.map_err(self.db("committing a push"))?;
-        w.rows += pushed.inserted;
-        w.bytes += added_bytes;
-        self.publish_usage(&w);
-        drop(w);
-        self.pushed.notify_one();
-        Ok(pushed)
+        self.call(|reply| Request::Push {
+            events: events.to_vec(),
+            headroom,
+            reply,
+        })
+        .await
     }
 
     /// The oldest `limit` events, in arrival order.
     pub async fn peek(&self, limit: u32) -> Result<Vec<SpooledEvent>, SpoolError> {
-        let mut w = self.writer.lock().await;
-        let rows = sqlx::query("SELECT seq, id, subject, payload FROM spool ORDER BY seq LIMIT ?")
-            .bind(i64::from(limit))
-            .fetch_all(&mut w.conn)
-            .await
-            .map_err(self.db("reading the oldest events"))?;
-        rows.iter()
-            .map(|r| {
-                Ok(SpooledEvent {
-                    seq: r.try_get(0)?,
-                    event: PendingEvent {
-                        id: r.try_get(1)?,
-                        subject: r.try_get(2)?,
-                        payload: Bytes::from(r.try_get::<Vec<u8>, _>(3)?),
-                    },
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(self.db("decoding a spooled event"))
+        self.call(|reply| Request::Peek { limit, reply }).await
     }
 
     /// Deletes every event up to and including `seq` (the drain calls this once the bus acked
-    /// them all, oldest first).
+    /// them all, oldest first). Returns how many rows went.
     pub async fn remove_through(&self, seq: i64) -> Result<u64, SpoolError> {
-        let mut w = self.writer.lock().await;
-        let mut tx = w
-            .conn
-            .begin_with("BEGIN IMMEDIATE")
+        self.call(|reply| Request::RemoveThrough { seq, reply })
             .await
-            .map_err(self.db("beginning a delete"))?;
-        let row = sqlx::query(
-            "SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM spool WHERE seq <= ?",
-        )
-        .bind(seq)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(self.db("sizing a delete"))?;
-        let rows = u64::try_from(
-            row.try_get::<i64, _>(0)
-                .map_err(self.db("sizing a delete"))?,
-        )
-        .unwrap_or_default();
-        let bytes = u64::try_from(
-            row.try_get::<i64, _>(1)
-                .map_err(self.db("sizing a delete"))?,
-        )
-        .unwrap_or_default();
-        sqlx::query("DELETE FROM spool WHERE seq <= ?")
-            .bind(seq)
-            .execute(&mut *tx)
-            .await
-            .map_err(self.db("deleting drained events"))?;
-        tx.commit().await.map_err(self.db("committing a delete"))?;
-        w.rows = w.rows.saturating_sub(rows);
-        w.bytes = w.bytes.saturating_sub(bytes);
-        self.publish_usage(&w);
-        Ok(rows)
     }
 
-    fn publish_usage(&self, w: &Usage) {
-        self.stats.spool_depth.store(w.rows, Ordering::Release);
-        self.stats.spool_bytes.store(w.bytes, Ordering::Release);
-    }
-
-    fn db(&self, what: &'static str) -> impl FnOnce(sqlx::Error) -> SpoolError + use<> {
-        let path = self.opts.path.clone();
-        move |source| SpoolError::Database { path, what, source }
+    async fn call<T>(
+        &self,
+        request: impl FnOnce(oneshot::Sender<Result<T, SpoolError>>) -> Request,
+    ) -> Result<T, SpoolError> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || SpoolError::WriterStopped {
+            path: self.opts.path.clone(),
+        };
+        self.requests
+            .send(request(reply))
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 }
 
@@ -347,5 +227,38 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, SpoolError::Full { .. }), "{err}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_pushes_share_commits_but_never_exceed_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Arc::new(open(&dir, 50, 1 << 20).await);
+        let tasks: Vec<_> = (0..80)
+            .map(|n| {
+                let spool = Arc::clone(&spool);
+                tokio::spawn(async move { spool.push(&[ev(n, 8)], Headroom::Data).await })
+            })
+            .collect();
+        let mut ok = 0;
+        let mut full = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(p) => ok += p.inserted,
+                Err(SpoolError::Full { .. }) => full += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!((ok, full), (50, 30));
+        assert_eq!(spool.depth(), 50);
+        let mut ids: Vec<_> = spool
+            .peek(100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event.id)
+            .collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 50);
     }
 }

@@ -123,3 +123,15 @@ pub async fn stream_events(url: &str) -> Vec<Event> {
     }
     out
 }
+
+/// Waits until the server has processed everything `client` sent so far (its subscriptions
+/// included): `flush` only writes to the socket, so do a request/reply round trip on the same
+/// connection. Needed before another connection publishes to a fresh subscription.
+pub async fn sync_interest(client: &async_nats::Client) {
+    client.flush().await.unwrap();
+    // Any request answered by the server itself will do: the JetStream account info.
+    client
+        .request("$JS.API.INFO", bytes::Bytes::new())
+        .await
+        .unwrap();
+}
