@@ -55,11 +55,8 @@ impl<'a> Field<'a> {
         let first = Split::new(self.raw, delims.repeat, delims, plain)
             .next()
             .unwrap_or_default();
-        Split::new(first, delims.component, delims, plain).map(move |raw| Component {
-            raw,
-            delims,
-            plain,
-        })
+        Split::new(first, delims.component, delims, plain)
+            .map(move |raw| Component(Field::new(raw, delims, plain)))
     }
 
     /// Component `n` of the first repeat, 1-based as in the standard (`None` for 0 or past the end).
@@ -74,32 +71,29 @@ impl<'a> Field<'a> {
 }
 
 /// One component of a field: the smallest unit of a record.
+///
+/// The same view as a [`Field`] (raw bytes, emptiness, unescaping) without the repeat and
+/// component accessors, which have no meaning below a component.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Component<'a> {
-    raw: &'a [u8],
-    delims: Delimiters,
-    plain: bool,
-}
+pub struct Component<'a>(Field<'a>);
 
 impl<'a> Component<'a> {
     /// The bytes as sent (escape sequences included).
     pub fn raw(&self) -> &'a [u8] {
-        self.raw
+        self.0.raw()
     }
 
     /// True when the component is empty.
     pub fn is_empty(&self) -> bool {
-        self.raw.is_empty()
+        self.0.is_empty()
     }
 
     /// The value with escape sequences decoded. Borrows unless it holds an escape character.
     pub fn unescaped(&self) -> Cow<'a, [u8]> {
-        if self.plain {
-            return Cow::Borrowed(self.raw);
-        }
-        unescape(self.raw, &self.delims)
+        self.0.unescaped()
     }
 }
+
 // Hand-written Debug: values are patient data and must not reach a log through `{:?}`.
 impl std::fmt::Debug for Field<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -112,7 +106,7 @@ impl std::fmt::Debug for Field<'_> {
 impl std::fmt::Debug for Component<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Component")
-            .field("len", &self.raw.len())
+            .field("len", &self.0.raw.len())
             .finish_non_exhaustive()
     }
 }
