@@ -273,6 +273,11 @@ impl FaultPlan {
         out
     }
 
+    /// Restarts the random part from `seed` (each instrument of a run gets its own).
+    pub fn reseed(&mut self, seed: u64) {
+        self.rng = StdRng::seed_from_u64(seed);
+    }
+
     /// Whether the plan injects nothing.
     pub fn is_empty(&self) -> bool {
         self.scripted.is_empty() && self.random.values().all(|p| *p <= 0.0)

@@ -110,6 +110,11 @@ impl Hl7Instrument {
                     tracing::warn!(instrument = %self.base.instrument, "host refused {}: {code}", msg.control_id);
                     break;
                 }
+                // No answer within the ack timer: the stream may be out of step, so the message
+                // goes again on a fresh connection (when the endpoint can reopen).
+                Ok(Attempt::Silent) if self.base.endpoint.can_reopen() => {
+                    self.base.disconnect().await
+                }
                 Ok(Attempt::Silent) => {}
                 Ok(Attempt::Disconnected) => self.base.disconnect().await,
                 Err(e) if self.base.endpoint.can_reopen() => {

@@ -22,6 +22,9 @@ pub enum SimError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// An instrument id derived from the prefix is not a valid id.
+    #[error("instrument id: {0}")]
+    BadId(String),
 }
 
 /// Timers in effect (from the profile's `[timers]`).

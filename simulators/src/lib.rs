@@ -14,6 +14,7 @@ mod hl7_message;
 pub mod message;
 pub mod profile;
 pub mod replay;
+pub mod runner;
 pub mod text;
 pub mod traffic;
 pub mod verify;
