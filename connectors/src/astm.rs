@@ -87,11 +87,20 @@ impl Connector for AstmConnector {
     }
 
     fn decode(&self, message: &[u8], origin: &Origin) -> Result<Vec<Event>, InputError> {
-        message_to_events(message, origin, &self.config.decode).map_err(|e| InputError {
-            reason: e.to_string(),
-            offset: Some(e.offset as u64),
-        })
+        decode_message(message, origin, &self.config.decode)
     }
+}
+
+/// Maps one ASTM message to events; a mapping error keeps its byte offset.
+pub(crate) fn decode_message(
+    message: &[u8],
+    origin: &Origin,
+    opts: &DecodeOptions,
+) -> Result<Vec<Event>, InputError> {
+    message_to_events(message, origin, opts).map_err(|e| InputError {
+        reason: e.to_string(),
+        offset: Some(e.offset as u64),
+    })
 }
 
 /// What an outgoing ASTM message is, to report its fate correctly.

@@ -10,12 +10,11 @@
 //! messages are bounded by [`AstmConfig`]'s `link.max_message` and must complete within
 //! `link.receiver_timeout`.
 
-use crate::astm::{AstmConfig, encode_download, encode_query_answer, lis_header};
+use crate::astm::{AstmConfig, decode_message, encode_download, encode_query_answer, lis_header};
 use crate::connector::Connector;
 use crate::link::{Link, LinkEvent, SendError, SendId, Token};
 use crate::serial_line::{Framed, LineFramer};
 use bytes::BytesMut;
-use labwire_astm::canonical::message_to_events;
 use labwire_astm::link::boundary::{is_header_record, is_terminator_record};
 use labwire_event::{Event, InputError, Order, Origin, Protocol, QueryReply};
 use std::collections::VecDeque;
@@ -54,10 +53,7 @@ impl Connector for AstmRecordsConnector {
     }
 
     fn decode(&self, message: &[u8], origin: &Origin) -> Result<Vec<Event>, InputError> {
-        message_to_events(message, origin, &self.config.decode).map_err(|e| InputError {
-            reason: e.to_string(),
-            offset: Some(e.offset as u64),
-        })
+        decode_message(message, origin, &self.config.decode)
     }
 }
 

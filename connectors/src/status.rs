@@ -5,7 +5,7 @@
 //! states are dropped and counted, not buffered without bound.
 
 use crate::ingest::Ingest;
-use labwire_event::{EventKind, InstrumentId, Origin, Protocol, SiteId, Status};
+use labwire_event::{InstrumentId, Protocol, SiteId, Status};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -35,21 +35,13 @@ impl StatusReporter {
         let (tx, mut rx) = mpsc::channel::<Status>(STATUS_QUEUE);
         tokio::spawn(async move {
             while let Some(status) = rx.recv().await {
-                let now = jiff::Timestamp::now();
-                let origin = Origin {
-                    site: site.clone(),
-                    instrument: instrument.clone(),
-                    received_at: now,
-                };
-                // The id must differ per occurrence: hash the state with the instant.
-                let key = format!(
-                    "{}\u{0}{}\u{0}{}",
-                    status.state,
-                    status.detail.as_deref().unwrap_or(""),
-                    now.as_nanosecond()
+                let ev = labwire_router::status::status_event(
+                    &site,
+                    &instrument,
+                    protocol,
+                    &status.state,
+                    status.detail,
                 );
-                let mut ev = origin.event(EventKind::Status, protocol, key.as_bytes(), 0);
-                ev.status = Some(status);
                 match tokio::time::timeout(STATUS_PUBLISH_TIMEOUT, ingest.submit(vec![ev])).await {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => tracing::warn!(%instrument, error = %e, "status event lost"),

@@ -11,8 +11,8 @@ mod common;
 
 use common::astm_instrument::AstmInstrument;
 use common::*;
+use labwire_connectors::MemoryIngest;
 use labwire_connectors::astm::{AstmConfig, AstmConnector};
-use labwire_connectors::{MemoryIngest, run};
 use labwire_event::{EventKind, Order, QueryReply};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -38,9 +38,7 @@ async fn results_survive_a_serial_hang_up_mid_frame_and_queries_are_answered() {
     cfg.link.receiver_timeout = Duration::from_millis(500);
     cfg.link.host_contention_wait = Duration::from_millis(200);
     let ctx = context(ingest.clone(), "xn-1");
-    let health = ctx.health.clone();
-    let shutdown = ctx.shutdown.clone();
-    let task = tokio::spawn(run(AstmConnector::new(cfg), transport, ctx));
+    let c = spawn(AstmConnector::new(cfg), transport, ctx);
 
     // First line: a good result, then the cable is pulled in the middle of a frame.
     let mut inst = AstmInstrument::new(lines.recv().await.unwrap());
@@ -56,12 +54,7 @@ async fn results_survive_a_serial_hang_up_mid_frame_and_queries_are_answered() {
         count_state(e, "disconnected") == 1
     })
     .await;
-    let detail = events
-        .iter()
-        .filter_map(|e| e.status.as_ref())
-        .find(|s| s.state == "disconnected")
-        .and_then(|s| s.detail.clone())
-        .unwrap();
+    let detail = status_detail(&events, "disconnected");
     assert!(
         detail.contains("read failed") || detail.contains("peer closed"),
         "{detail}"
@@ -79,14 +72,9 @@ async fn results_survive_a_serial_hang_up_mid_frame_and_queries_are_answered() {
     let results = ingest.of_kind(EventKind::Result);
     assert_eq!(results.len(), 2);
     assert_eq!(results[0].id, results[1].id);
-    let h = health.snapshot();
+    let h = c.health.snapshot();
     assert_eq!(h.reconnects, 1);
     assert_eq!(h.messages, 3);
 
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(2), task)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    c.stop().await;
 }

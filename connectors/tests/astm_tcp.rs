@@ -14,18 +14,14 @@ use common::astm_instrument::AstmInstrument;
 use common::*;
 use labwire_astm::link::{FrameEnd, FrameNumber, SendFailure, encode_frame};
 use labwire_connectors::astm::{AstmConfig, AstmConnector};
-use labwire_connectors::transport::{OnSecondConnection, TcpServer, TcpServerConfig, Transport};
-use labwire_connectors::{
-    CommandDelivery, CommandOutcome, ConnectorContext, LinkHealth, MemoryIngest, run,
-};
-use labwire_event::{COMMAND_SCHEMA, Command, EventKind, Order, QueryReply};
-use labwire_router::config::PeerRule;
+use labwire_connectors::transport::OnSecondConnection;
+use labwire_connectors::{CommandOutcome, ConnectorContext, LinkHealth, MemoryIngest};
+use labwire_event::{EventKind, Order, QueryReply};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
-use tokio_util::sync::CancellationToken;
+use tokio::sync::mpsc;
 
 const RESULT: &[u8] = b"H|\\^&|||c311^1.0|||||||P|LIS2-A2|20261126101500\rP|1||PID1||Doe^John\rO|1|S1||^^^GLU|R\rR|1|^^^GLU|5.4|mmol/L|3.9-6.1|N||F\rL|1|N\r";
 const QUERY: &[u8] =
@@ -42,18 +38,12 @@ fn astm_config() -> AstmConfig {
 struct Running {
     addr: SocketAddr,
     health: LinkHealth,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<Result<(), labwire_connectors::ConnectorError>>,
+    spawned: Spawned,
 }
 
 impl Running {
     async fn stop(self) {
-        self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(2), self.task)
-            .await
-            .expect("connector stops promptly")
-            .unwrap()
-            .unwrap();
+        self.spawned.stop().await;
     }
 }
 
@@ -63,28 +53,14 @@ async fn start(
     policy: OnSecondConnection,
     tweak: impl FnOnce(&mut ConnectorContext<MemoryIngest>),
 ) -> Running {
-    let server = TcpServer::bind(TcpServerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        allow_peers: vec![PeerRule::parse("127.0.0.1").unwrap()],
-        on_second_connection: policy,
-    })
-    .await
-    .unwrap();
-    let addr = server.local_addr();
+    let (transport, addr) = tcp_server(&["127.0.0.1"], policy).await;
     let mut ctx = context(ingest.clone(), name);
     tweak(&mut ctx);
-    let health = ctx.health.clone();
-    let shutdown = ctx.shutdown.clone();
-    let task = tokio::spawn(run(
-        AstmConnector::new(astm_config()),
-        Transport::from(server),
-        ctx,
-    ));
+    let spawned = spawn(AstmConnector::new(astm_config()), transport, ctx);
     Running {
         addr,
-        health,
-        shutdown,
-        task,
+        health: spawned.health.clone(),
+        spawned,
     }
 }
 
@@ -221,22 +197,16 @@ async fn orders_from_the_command_consumer_are_downloaded_when_the_line_is_idle()
     })
     .await;
     let mut inst = instrument(c.addr).await;
-    let (done, outcome) = oneshot::channel();
-    tx.send(CommandDelivery {
-        command: Command {
-            schema: COMMAND_SCHEMA.into(),
-            id: "cmd-1".into(),
-            orders: vec![Order {
-                specimen_id: "S7".into(),
-                tests: vec!["NA".into()],
-                priority: Some("S".into()),
-                ..Order::default()
-            }],
+    let (command, outcome) = delivery(
+        "cmd-1",
+        Order {
+            specimen_id: "S7".into(),
+            tests: vec!["NA".into()],
+            priority: Some("S".into()),
+            ..Order::default()
         },
-        done,
-    })
-    .await
-    .unwrap();
+    );
+    tx.send(command).await.unwrap();
     let got = inst
         .receive(Duration::from_secs(5))
         .await
@@ -409,12 +379,7 @@ async fn a_silent_peer_is_timed_out_and_disconnected() {
         count_state(e, "disconnected") == 1
     })
     .await;
-    let detail = events
-        .iter()
-        .filter_map(|e| e.status.as_ref())
-        .find(|s| s.state == "disconnected")
-        .and_then(|s| s.detail.clone())
-        .unwrap();
+    let detail = status_detail(&events, "disconnected");
     assert!(detail.starts_with("idle timeout"), "{detail}");
     let h = c.health.snapshot();
     assert!(h.timeouts >= 2, "receiver timer and idle timeout: {h:?}");
@@ -486,21 +451,15 @@ async fn a_download_and_a_result_at_the_same_time_both_get_through() {
     .await;
     let mut inst = instrument(c.addr).await;
     // Both sides want to send at once; contention (if the ENQs cross) goes to the instrument.
-    let (done, outcome) = oneshot::channel();
-    tx.send(CommandDelivery {
-        command: Command {
-            schema: COMMAND_SCHEMA.into(),
-            id: "cmd-2".into(),
-            orders: vec![Order {
-                specimen_id: "S8".into(),
-                tests: vec!["K".into()],
-                ..Order::default()
-            }],
+    let (command, outcome) = delivery(
+        "cmd-2",
+        Order {
+            specimen_id: "S8".into(),
+            tests: vec!["K".into()],
+            ..Order::default()
         },
-        done,
-    })
-    .await
-    .unwrap();
+    );
+    tx.send(command).await.unwrap();
     inst.send(RESULT).await.unwrap();
     let got = inst
         .receive(Duration::from_secs(5))
@@ -515,21 +474,12 @@ async fn a_download_and_a_result_at_the_same_time_both_get_through() {
 #[tokio::test]
 async fn a_peer_outside_the_allow_list_is_refused_and_reported() {
     let ingest = MemoryIngest::new();
-    let server = TcpServer::bind(TcpServerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        allow_peers: vec![PeerRule::parse("10.0.0.0/8").unwrap()],
-        on_second_connection: OnSecondConnection::Refuse,
-    })
-    .await
-    .unwrap();
-    let addr = server.local_addr();
-    let ctx = context(ingest.clone(), "c311-16");
-    let shutdown = ctx.shutdown.clone();
-    let task = tokio::spawn(run(
+    let (transport, addr) = tcp_server(&["10.0.0.0/8"], OnSecondConnection::Refuse).await;
+    let c = spawn(
         AstmConnector::new(astm_config()),
-        Transport::from(server),
-        ctx,
-    ));
+        transport,
+        context(ingest.clone(), "c311-16"),
+    );
     let mut s = TcpStream::connect(addr).await.unwrap();
     let mut b = [0u8; 1];
     let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut b))
@@ -541,33 +491,19 @@ async fn a_peer_outside_the_allow_list_is_refused_and_reported() {
     })
     .await;
     assert_eq!(count_state(&events, "connected"), 0);
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(2), task)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    c.stop().await;
 }
 
 #[tokio::test]
 async fn bare_records_without_a_link_layer_are_served_too() {
     use labwire_connectors::astm_records::AstmRecordsConnector;
     let ingest = MemoryIngest::new();
-    let server = TcpServer::bind(TcpServerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        allow_peers: Vec::new(),
-        on_second_connection: OnSecondConnection::Refuse,
-    })
-    .await
-    .unwrap();
-    let addr = server.local_addr();
-    let ctx = context(ingest.clone(), "c311-17");
-    let shutdown = ctx.shutdown.clone();
-    let task = tokio::spawn(run(
+    let (transport, addr) = tcp_server(&[], OnSecondConnection::Refuse).await;
+    let c = spawn(
         AstmRecordsConnector::new(astm_config()),
-        Transport::from(server),
-        ctx,
-    ));
+        transport,
+        context(ingest.clone(), "c311-17"),
+    );
     let mut s = TcpStream::connect(addr).await.unwrap();
     s.write_all(b"R|1|stray record\r").await.unwrap();
     s.write_all(RESULT).await.unwrap();
@@ -590,10 +526,5 @@ async fn bare_records_without_a_link_layer_are_served_too() {
     .await;
     let err = events.iter().find(|e| e.kind == EventKind::Error).unwrap();
     assert_eq!(err.error.as_ref().unwrap().offset, Some(0));
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(2), task)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    c.stop().await;
 }

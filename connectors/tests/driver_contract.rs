@@ -12,7 +12,7 @@ mod common;
 
 use bytes::BytesMut;
 use common::*;
-use labwire_connectors::{Connector, Link, LinkCounters, LinkEvent, MemoryIngest, Token, run};
+use labwire_connectors::{Connector, Link, LinkCounters, LinkEvent, MemoryIngest, Token};
 use labwire_event::{Event, EventKind, InputError, Origin, Protocol};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -97,14 +97,13 @@ async fn a_deadline_the_link_never_clears_does_not_spin_the_loop() {
     let timeouts = Arc::new(AtomicUsize::new(0));
     let (transport, mut devices) = pty_transport();
     let ctx = context(ingest.clone(), "probe-1");
-    let shutdown = ctx.shutdown.clone();
-    let task = tokio::spawn(run(
+    let c = spawn(
         Probe {
             timeouts: Arc::clone(&timeouts),
         },
         transport,
         ctx,
-    ));
+    );
     let mut dev = devices.recv().await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
@@ -118,12 +117,7 @@ async fn a_deadline_the_link_never_clears_does_not_spin_the_loop() {
         e.iter().any(|e| e.kind == EventKind::Telemetry)
     })
     .await;
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(2), task)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    c.stop().await;
 }
 
 #[tokio::test]
@@ -131,15 +125,13 @@ async fn link_counters_add_up_across_reconnects() {
     let ingest = MemoryIngest::new();
     let (transport, mut devices) = pty_transport();
     let ctx = context(ingest.clone(), "probe-2");
-    let health = ctx.health.clone();
-    let shutdown = ctx.shutdown.clone();
-    let task = tokio::spawn(run(
+    let c = spawn(
         Probe {
             timeouts: Arc::new(AtomicUsize::new(0)),
         },
         transport,
         ctx,
-    ));
+    );
     for round in 1..=3u64 {
         let mut dev = devices.recv().await.unwrap();
         dev.write_all(b"xx!").await.unwrap();
@@ -154,7 +146,7 @@ async fn link_counters_add_up_across_reconnects() {
         })
         .await;
     }
-    let h = health.snapshot();
+    let h = c.health.snapshot();
     assert_eq!(h.naks_sent, 6, "2 per connection, 3 connections: {h:?}");
     // The transport may already have opened a fourth line.
     assert!((2..=3).contains(&h.reconnects), "{h:?}");
@@ -162,10 +154,5 @@ async fn link_counters_add_up_across_reconnects() {
         h.last_message_age_ms(u64::try_from(jiff::Timestamp::now().as_millisecond()).unwrap())
             .is_some()
     );
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(2), task)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    c.stop().await;
 }

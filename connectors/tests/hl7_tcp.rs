@@ -12,19 +12,16 @@ mod common;
 use common::hl7_instrument::{Hl7Instrument, field, segments};
 use common::*;
 use labwire_connectors::hl7::{Hl7Config, Hl7Connector};
-use labwire_connectors::transport::{
-    OnSecondConnection, TcpClient, TcpClientConfig, TcpServer, TcpServerConfig, Transport,
-};
+use labwire_connectors::transport::{OnSecondConnection, TcpClient, TcpClientConfig, Transport};
 use labwire_connectors::{
-    CommandDelivery, CommandOutcome, ConnectorContext, LinkHealth, MemoryIngest, run,
+    CommandDelivery, CommandOutcome, ConnectorContext, LinkHealth, MemoryIngest,
 };
-use labwire_event::{COMMAND_SCHEMA, Command, EventKind, Order, QueryReply};
+use labwire_event::{EventKind, Order, QueryReply};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::sync::CancellationToken;
 
 const T: Duration = Duration::from_secs(3);
 
@@ -55,18 +52,12 @@ fn hl7_config() -> Hl7Config {
 struct Running {
     addr: SocketAddr,
     health: LinkHealth,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<Result<(), labwire_connectors::ConnectorError>>,
+    spawned: Spawned,
 }
 
 impl Running {
     async fn stop(self) {
-        self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(2), self.task)
-            .await
-            .expect("connector stops promptly")
-            .unwrap()
-            .unwrap();
+        self.spawned.stop().await;
     }
 }
 
@@ -75,28 +66,14 @@ async fn start(
     name: &str,
     tweak: impl FnOnce(&mut ConnectorContext<MemoryIngest>),
 ) -> Running {
-    let server = TcpServer::bind(TcpServerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        allow_peers: Vec::new(),
-        on_second_connection: OnSecondConnection::Refuse,
-    })
-    .await
-    .unwrap();
-    let addr = server.local_addr();
+    let (transport, addr) = tcp_server(&[], OnSecondConnection::Refuse).await;
     let mut ctx = context(ingest.clone(), name);
     tweak(&mut ctx);
-    let health = ctx.health.clone();
-    let shutdown = ctx.shutdown.clone();
-    let task = tokio::spawn(run(
-        Hl7Connector::new(hl7_config()),
-        Transport::from(server),
-        ctx,
-    ));
+    let spawned = spawn(Hl7Connector::new(hl7_config()), transport, ctx);
     Running {
         addr,
-        health,
-        shutdown,
-        task,
+        health: spawned.health.clone(),
+        spawned,
     }
 }
 
@@ -221,21 +198,13 @@ async fn a_work_order_query_is_answered_with_rsp_k11() {
 }
 
 fn command(id: &str, specimen: &str) -> (CommandDelivery, oneshot::Receiver<CommandOutcome>) {
-    let (done, outcome) = oneshot::channel();
-    (
-        CommandDelivery {
-            command: Command {
-                schema: COMMAND_SCHEMA.into(),
-                id: id.into(),
-                orders: vec![Order {
-                    specimen_id: specimen.into(),
-                    tests: vec!["NA".into()],
-                    ..Order::default()
-                }],
-            },
-            done,
+    delivery(
+        id,
+        Order {
+            specimen_id: specimen.into(),
+            tests: vec!["NA".into()],
+            ..Order::default()
         },
-        outcome,
     )
 }
 
@@ -337,13 +306,11 @@ async fn as_a_client_labwire_reconnects_after_the_instrument_drops_the_line() {
     let mut cfg = TcpClientConfig::new(addr.to_string());
     cfg.backoff = fast_backoff();
     let ctx = context(ingest.clone(), "ba400-8");
-    let health = ctx.health.clone();
-    let shutdown = ctx.shutdown.clone();
-    let task = tokio::spawn(run(
+    let c = spawn(
         Hl7Connector::new(hl7_config()),
         Transport::from(TcpClient::new(cfg)),
         ctx,
-    ));
+    );
     let (s, _) = listener.accept().await.unwrap();
     let mut inst = Hl7Instrument::new(s);
     // Cable pulled mid-frame.
@@ -359,13 +326,8 @@ async fn as_a_client_labwire_reconnects_after_the_instrument_drops_the_line() {
     let events = ingest.events();
     assert_eq!(count_state(&events, "connected"), 2);
     assert_eq!(count_state(&events, "disconnected"), 1);
-    assert_eq!(health.snapshot().reconnects, 1);
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(2), task)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    assert_eq!(c.health.snapshot().reconnects, 1);
+    c.stop().await;
 }
 
 #[tokio::test]
@@ -380,12 +342,11 @@ async fn as_a_client_failed_connects_are_reported_and_retried() {
     let mut cfg = TcpClientConfig::new(addr.to_string());
     cfg.backoff = fast_backoff();
     let ctx = context(ingest.clone(), "ba400-9");
-    let shutdown = ctx.shutdown.clone();
-    let task = tokio::spawn(run(
+    let c = spawn(
         Hl7Connector::new(hl7_config()),
         Transport::from(TcpClient::new(cfg)),
         ctx,
-    ));
+    );
     wait_until(&ingest, "connect-failed", |e| {
         count_state(e, "connect-failed") >= 2
     })
@@ -398,12 +359,7 @@ async fn as_a_client_failed_connects_are_reported_and_retried() {
     let mut inst = Hl7Instrument::new(s);
     inst.send(&oru("M9", "", "")).await;
     assert_eq!(field(&inst.recv(T).await.unwrap(), "MSA", 1), "AA");
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(2), task)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    c.stop().await;
 }
 
 #[tokio::test]
@@ -411,9 +367,7 @@ async fn on_a_pty_a_device_that_stops_reading_hits_the_write_timeout() {
     let ingest = MemoryIngest::new();
     let (transport, mut devices) = pty_transport();
     let ctx = context(ingest.clone(), "ba400-10");
-    let health = ctx.health.clone();
-    let shutdown = ctx.shutdown.clone();
-    let task = tokio::spawn(run(Hl7Connector::new(hl7_config()), transport, ctx));
+    let c = spawn(Hl7Connector::new(hl7_config()), transport, ctx);
     let dev = devices.recv().await.unwrap();
     let mut inst = Hl7Instrument::new(dev);
     // Keep sending, never read the ACKs: the pty buffer fills and labwire's write blocks.
@@ -436,18 +390,8 @@ async fn on_a_pty_a_device_that_stops_reading_hits_the_write_timeout() {
     })
     .await
     .expect("write timeout ends the connection");
-    let detail = events
-        .iter()
-        .filter_map(|e| e.status.as_ref())
-        .find(|s| s.state == "disconnected")
-        .and_then(|s| s.detail.clone())
-        .unwrap();
+    let detail = status_detail(&events, "disconnected");
     assert!(detail.starts_with("write timeout"), "{detail}");
-    assert!(health.snapshot().timeouts >= 1);
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(2), task)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    assert!(c.health.snapshot().timeouts >= 1);
+    c.stop().await;
 }

@@ -10,7 +10,7 @@ mod common;
 
 use common::*;
 use labwire_connectors::serial_line::{LineError, SerialLineConnector};
-use labwire_connectors::{Connector, MemoryIngest, run};
+use labwire_connectors::{Connector, MemoryIngest};
 use labwire_event::{EventKind, Observation};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -46,8 +46,7 @@ async fn readings_arrive_byte_by_byte_and_bad_lines_become_error_events() {
     let ingest = MemoryIngest::new();
     let (transport, mut devices) = pty_transport();
     let ctx = context(ingest.clone(), "balance-1");
-    let shutdown = ctx.shutdown.clone();
-    let task = tokio::spawn(run(connector(), transport, ctx));
+    let c = spawn(connector(), transport, ctx);
 
     let mut dev = devices.recv().await.unwrap();
     // Slow writer: one byte at a time.
@@ -99,12 +98,7 @@ async fn readings_arrive_byte_by_byte_and_bad_lines_become_error_events() {
     );
     assert_eq!(count_state(&events, "connected"), 1);
 
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(2), task)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    c.stop().await;
 }
 
 #[tokio::test]
@@ -112,9 +106,7 @@ async fn a_hang_up_is_a_disconnect_and_the_port_is_reopened() {
     let ingest = MemoryIngest::new();
     let (transport, mut devices) = pty_transport();
     let ctx = context(ingest.clone(), "balance-2");
-    let health = ctx.health.clone();
-    let shutdown = ctx.shutdown.clone();
-    let task = tokio::spawn(run(connector(), transport, ctx));
+    let c = spawn(connector(), transport, ctx);
 
     let mut dev = devices.recv().await.unwrap();
     dev.write_all(b"ST,GS,+0001.00 g\r\n").await.unwrap();
@@ -129,12 +121,7 @@ async fn a_hang_up_is_a_disconnect_and_the_port_is_reopened() {
         count_state(e, "disconnected") == 1
     })
     .await;
-    let detail = events
-        .iter()
-        .filter_map(|e| e.status.as_ref())
-        .find(|s| s.state == "disconnected")
-        .and_then(|s| s.detail.clone())
-        .unwrap();
+    let detail = status_detail(&events, "disconnected");
     assert!(
         detail.contains("read failed") || detail.contains("peer closed"),
         "{detail}"
@@ -153,16 +140,11 @@ async fn a_hang_up_is_a_disconnect_and_the_port_is_reopened() {
         .rfind(|e| e.kind == EventKind::Telemetry)
         .unwrap();
     assert_eq!(last.raw.as_deref(), Some("ST,GS,+0002.00 g"));
-    let h = health.snapshot();
+    let h = c.health.snapshot();
     assert_eq!(h.reconnects, 1);
     assert_eq!(h.messages, 2);
 
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(2), task)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    c.stop().await;
 }
 
 #[tokio::test]
@@ -171,21 +153,14 @@ async fn a_silent_device_hits_the_idle_timeout_and_is_reopened() {
     let (transport, mut devices) = pty_transport();
     let mut ctx = context(ingest.clone(), "balance-3");
     ctx.config.idle_timeout = Some(Duration::from_millis(200));
-    let health = ctx.health.clone();
-    let shutdown = ctx.shutdown.clone();
-    let task = tokio::spawn(run(connector(), transport, ctx));
+    let c = spawn(connector(), transport, ctx);
 
     let _first = devices.recv().await.unwrap();
     let events = wait_until(&ingest, "idle disconnect", |e| {
         count_state(e, "disconnected") >= 1 && count_state(e, "connected") >= 2
     })
     .await;
-    let detail = events
-        .iter()
-        .filter_map(|e| e.status.as_ref())
-        .find(|s| s.state == "disconnected")
-        .and_then(|s| s.detail.clone())
-        .unwrap();
+    let detail = status_detail(&events, "disconnected");
     assert!(detail.starts_with("idle timeout"), "{detail}");
     let mut second = devices.recv().await.unwrap();
     second.write_all(b"ST,GS,+0003.00 g\n").await.unwrap();
@@ -193,14 +168,9 @@ async fn a_silent_device_hits_the_idle_timeout_and_is_reopened() {
         e.iter().any(|e| e.kind == EventKind::Telemetry)
     })
     .await;
-    assert!(health.snapshot().timeouts >= 1);
+    assert!(c.health.snapshot().timeouts >= 1);
 
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(2), task)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    c.stop().await;
 }
 
 #[tokio::test]
@@ -209,20 +179,18 @@ async fn readings_are_not_acknowledged_as_stored_when_the_ingest_fails() {
     ingest.set_failing(true);
     let (transport, mut devices) = pty_transport();
     let ctx = context(ingest.clone(), "balance-4");
-    let health = ctx.health.clone();
-    let shutdown = ctx.shutdown.clone();
-    let task = tokio::spawn(run(connector(), transport, ctx));
+    let c = spawn(connector(), transport, ctx);
 
     let mut dev = devices.recv().await.unwrap();
     dev.write_all(b"ST,GS,+0001.00 g\r\n").await.unwrap();
     tokio::time::timeout(Duration::from_secs(5), async {
-        while health.snapshot().ingest_failures == 0 {
+        while c.health.snapshot().ingest_failures == 0 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     })
     .await
     .unwrap();
-    assert_eq!(health.snapshot().messages, 0);
+    assert_eq!(c.health.snapshot().messages, 0);
     ingest.set_failing(false);
     dev.write_all(b"ST,GS,+0002.00 g\r\n").await.unwrap();
     let events = wait_until(&ingest, "reading after recovery", |e| {
@@ -236,10 +204,5 @@ async fn readings_are_not_acknowledged_as_stored_when_the_ingest_fails() {
     assert_eq!(telemetry.len(), 1);
     assert_eq!(telemetry[0].raw.as_deref(), Some("ST,GS,+0002.00 g"));
 
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(2), task)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    c.stop().await;
 }

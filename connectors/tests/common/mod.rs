@@ -4,12 +4,20 @@
 pub mod astm_instrument;
 pub mod hl7_instrument;
 
-use labwire_connectors::transport::{BackoffConfig, Connection, Transport};
-use labwire_connectors::{ConnectorContext, DriverConfig, Ingest, MemoryIngest};
-use labwire_event::{Event, EventKind, InstrumentId, SiteId};
+use labwire_connectors::transport::{
+    BackoffConfig, Connection, OnSecondConnection, TcpServer, TcpServerConfig, Transport,
+};
+use labwire_connectors::{
+    CommandDelivery, CommandOutcome, Connector, ConnectorContext, ConnectorError, DriverConfig,
+    Ingest, LinkHealth, MemoryIngest, run,
+};
+use labwire_event::{COMMAND_SCHEMA, Command, Event, EventKind, InstrumentId, Order, SiteId};
+use labwire_router::config::PeerRule;
+use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_serial::SerialStream;
+use tokio_util::sync::CancellationToken;
 
 pub fn site() -> SiteId {
     SiteId::new("site-a").unwrap()
@@ -97,4 +105,76 @@ pub fn summary(events: &[Event]) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// A connector running in a task.
+pub struct Spawned {
+    pub health: LinkHealth,
+    pub shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), ConnectorError>>,
+}
+
+impl Spawned {
+    /// Cancels it and checks that it stops promptly and cleanly.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(2), self.task)
+            .await
+            .expect("connector stops promptly")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// Runs `connector` over `transport` in a task.
+pub fn spawn<C: Connector, I: Ingest>(
+    connector: C,
+    transport: Transport,
+    ctx: ConnectorContext<I>,
+) -> Spawned {
+    Spawned {
+        health: ctx.health.clone(),
+        shutdown: ctx.shutdown.clone(),
+        task: tokio::spawn(run(connector, transport, ctx)),
+    }
+}
+
+/// A TCP server transport on a free loopback port.
+pub async fn tcp_server(allow: &[&str], policy: OnSecondConnection) -> (Transport, SocketAddr) {
+    let server = TcpServer::bind(TcpServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        allow_peers: allow.iter().map(|p| PeerRule::parse(p).unwrap()).collect(),
+        on_second_connection: policy,
+    })
+    .await
+    .unwrap();
+    let addr = server.local_addr();
+    (Transport::from(server), addr)
+}
+
+/// The detail of the first status event with `state`.
+pub fn status_detail(events: &[Event], state: &str) -> String {
+    events
+        .iter()
+        .filter_map(|e| e.status.as_ref())
+        .find(|s| s.state == state)
+        .and_then(|s| s.detail.clone())
+        .unwrap_or_else(|| panic!("no {state} status in {:#?}", summary(events)))
+}
+
+/// A download of one order as the command pump would hand it over, and where its outcome lands.
+pub fn delivery(
+    id: &str,
+    order: Order,
+) -> (
+    CommandDelivery,
+    tokio::sync::oneshot::Receiver<CommandOutcome>,
+) {
+    let (done, outcome) = tokio::sync::oneshot::channel();
+    let command = Command {
+        schema: COMMAND_SCHEMA.into(),
+        id: id.into(),
+        orders: vec![order],
+    };
+    (CommandDelivery { command, done }, outcome)
 }
