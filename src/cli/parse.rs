@@ -2,7 +2,9 @@
 //!
 //! Input may be raw ASTM E1394 records, an E1381-framed transcript (ENQ/ACK/EOT bytes interleaved,
 //! as captured on a line), or HL7 v2 with or without MLLP framing; the protocol is detected per
-//! file unless `--protocol` is given. Bad input is reported as `FILE:OFFSET: reason` on stderr;
+//! file unless `--protocol` is given. Bad input is reported as `FILE:OFFSET: reason` on stderr
+//! (for a message that deframes but does not map, OFFSET is where the message starts and the
+//! reason names the byte inside the decoded message text);
 //! the other files and messages are still processed, and the exit code is 2.
 
 use labwire_event::{Event, InstrumentId, Origin, SiteId};
@@ -166,7 +168,10 @@ pub fn decode(
                             Ok(events) => out.extend(events.into_iter().map(Ok)),
                             Err(e) => out.push(Err(Problem {
                                 offset: m.offset,
-                                reason: e.to_string(),
+                                reason: format!(
+                                    "{e} (at byte {} of the message starting here)",
+                                    e.offset
+                                ),
                             })),
                         }
                     }
@@ -187,7 +192,10 @@ pub fn decode(
                             Ok(events) => out.extend(events.into_iter().map(Ok)),
                             Err(e) => out.push(Err(Problem {
                                 offset: m.offset,
-                                reason: e.to_string(),
+                                reason: format!(
+                                    "{e} (at byte {} of the message starting here)",
+                                    e.offset()
+                                ),
                             })),
                         }
                     }
