@@ -21,6 +21,7 @@ struct Inner {
     checksum_errors: AtomicU64,
     timeouts: AtomicU64,
     reconnects: AtomicU64,
+    connections: AtomicU64,
     messages: AtomicU64,
     rejected: AtomicU64,
     ingest_failures: AtomicU64,
@@ -43,6 +44,8 @@ pub struct HealthSnapshot {
     pub timeouts: u64,
     /// Connections after the first one.
     pub reconnects: u64,
+    /// Connections established (the first one included).
+    pub connections: u64,
     /// Messages made durable and acknowledged.
     pub messages: u64,
     /// Inputs rejected (garbage, over-long, undecodable).
@@ -80,6 +83,7 @@ impl LinkHealth {
             checksum_errors: l(&i.checksum_errors),
             timeouts: l(&i.timeouts),
             reconnects: l(&i.reconnects),
+            connections: l(&i.connections),
             messages: l(&i.messages),
             rejected: l(&i.rejected),
             ingest_failures: l(&i.ingest_failures),
@@ -128,6 +132,9 @@ impl LinkHealth {
     }
 
     pub(crate) fn set_connected(&self, up: bool) {
+        if up {
+            self.inner.connections.fetch_add(1, Ordering::Relaxed);
+        }
         self.inner.connected.store(u64::from(up), Ordering::Relaxed);
     }
 }

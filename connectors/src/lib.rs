@@ -29,5 +29,5 @@ pub use health::{HealthSnapshot, LinkHealth};
 pub use ingest::{CommandDelivery, CommandOutcome, Ingest, IngestFailure};
 pub use link::{Link, LinkCounters, LinkEvent, SendError, SendId, Token};
 pub use memory::MemoryIngest;
-pub use router::{RouterIngest, spawn_command_pump};
+pub use router::{RouterIngest, register_link_metrics, spawn_command_pump};
 pub use status::StatusReporter;

@@ -148,6 +148,18 @@ async fn link_counters_add_up_across_reconnects() {
     }
     let h = c.health.snapshot();
     assert_eq!(h.naks_sent, 6, "2 per connection, 3 connections: {h:?}");
+    let metrics = labwire_router::metrics::Metrics::new();
+    labwire_connectors::register_link_metrics(
+        &metrics,
+        instrument("probe-2"),
+        Protocol::Serial,
+        c.health.clone(),
+    );
+    let text = metrics.render();
+    assert!(
+        text.contains(r#"labwire_link_naks_sent_total{instrument="probe-2",protocol="serial"} 6"#),
+        "{text}"
+    );
     // The transport may already have opened a fourth line.
     assert!((2..=3).contains(&h.reconnects), "{h:?}");
     assert!(
