@@ -528,3 +528,76 @@ async fn bare_records_without_a_link_layer_are_served_too() {
     assert_eq!(err.error.as_ref().unwrap().offset, Some(0));
     c.stop().await;
 }
+
+#[tokio::test]
+async fn a_download_cut_off_by_a_disconnect_is_reported_failed_for_redelivery() {
+    let ingest = MemoryIngest::new();
+    let (tx, rx) = mpsc::channel(4);
+    let c = start(&ingest, "c311-18", OnSecondConnection::Refuse, |ctx| {
+        ctx.commands = Some(rx)
+    })
+    .await;
+    let mut s = TcpStream::connect(c.addr).await.unwrap();
+    let (command, outcome) = delivery(
+        "cmd-cut",
+        Order {
+            specimen_id: "S5".into(),
+            tests: vec!["GLU".into()],
+            ..Order::default()
+        },
+    );
+    tx.send(command).await.unwrap();
+    // labwire starts the transfer: ENQ. The instrument accepts, takes the first frame, and the
+    // cable is pulled before it answers.
+    let mut b = [0u8; 1];
+    s.read_exact(&mut b).await.unwrap();
+    assert_eq!(b, [0x05]);
+    s.write_all(&[0x06]).await.unwrap();
+    let mut frame = [0u8; 16];
+    let n = s.read(&mut frame).await.unwrap();
+    assert!(n > 0 && frame[0] == 0x02, "a frame follows the ACK");
+    drop(s);
+    let r = tokio::time::timeout(Duration::from_secs(3), outcome)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(&r, CommandOutcome::Failed(why) if why.contains("connection ended")),
+        "{r:?}"
+    );
+    // A new connection serves results as usual.
+    let mut inst = instrument(c.addr).await;
+    inst.send(RESULT).await.unwrap();
+    assert_eq!(results(&ingest), 1);
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn a_cable_pulled_after_the_final_ack_loses_nothing() {
+    let ingest = MemoryIngest::new();
+    let c = start(&ingest, "c311-19", OnSecondConnection::Refuse, |_| {}).await;
+    let mut s = TcpStream::connect(c.addr).await.unwrap();
+    let mut b = [0u8; 1];
+    s.write_all(&[0x05]).await.unwrap();
+    s.read_exact(&mut b).await.unwrap();
+    let mut frame = Vec::new();
+    encode_frame(FrameNumber::FIRST, RESULT, FrameEnd::Last, &mut frame);
+    s.write_all(&frame).await.unwrap();
+    s.read_exact(&mut b).await.unwrap();
+    assert_eq!(b, [0x06], "final ACK only once stored");
+    assert_eq!(results(&ingest), 1);
+    drop(s); // no EOT: termination phase never happens
+    wait_until(&ingest, "disconnect", |e| {
+        count_state(e, "disconnected") == 1
+    })
+    .await;
+    let mut inst = instrument(c.addr).await;
+    inst.send(RESULT).await.unwrap();
+    let stored = ingest.of_kind(EventKind::Result);
+    assert_eq!(stored.len(), 2);
+    assert_eq!(
+        stored[0].id, stored[1].id,
+        "a resend has the same id: stored once on the bus"
+    );
+    c.stop().await;
+}

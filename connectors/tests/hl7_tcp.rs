@@ -143,6 +143,12 @@ async fn a_message_that_cannot_be_stored_gets_ae_with_err_and_the_resend_is_stor
         (1, 1, 1),
         "{h:?}"
     );
+    // Enhanced mode: a commit error, no application ACK.
+    ingest.set_failing(true);
+    inst.send(&oru("M4E", "AL", "AL")).await;
+    let ce = inst.recv(T).await.unwrap();
+    assert_eq!(field(&ce, "MSA", 1), "CE");
+    assert_eq!(inst.recv(Duration::from_millis(200)).await, None);
     c.stop().await;
 }
 
