@@ -362,3 +362,36 @@ fn instrument_must_be_an_array_of_tables() {
     let text = "site = \"site-a\"\n[instrument]\nid = \"a\"\n";
     assert_one(text, 2, 2, "write [[instrument]]");
 }
+
+#[test]
+fn every_truncation_and_byte_flip_of_the_example_is_reported_without_panicking() {
+    let example = include_str!("../../deploy/site.example.toml");
+    let line_count = example.lines().count() + 1;
+    let check = |text: &str| {
+        if let Err(errs) = SiteConfig::from_toml_str(text, "cut.toml") {
+            assert!(!errs.is_empty());
+            for e in &errs {
+                assert!(e.line >= 1 && e.line <= line_count, "{e}");
+                assert!(e.column >= 1, "{e}");
+                assert!(!e.message.is_empty());
+            }
+        }
+    };
+    for cut in (0..example.len())
+        .step_by(3)
+        .filter(|i| example.is_char_boundary(*i))
+    {
+        check(&example[..cut]);
+    }
+    // Replace single ASCII bytes with characters that break TOML or the schema.
+    for (i, b) in example.bytes().enumerate().step_by(7) {
+        if !b.is_ascii() {
+            continue;
+        }
+        for replacement in ["\"", "=", "[", "\n", "x", "9", "."] {
+            let mut text = example.to_owned();
+            text.replace_range(i..i + 1, replacement);
+            check(&text);
+        }
+    }
+}

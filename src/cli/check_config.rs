@@ -105,3 +105,52 @@ fn summary(name: &str, c: &SiteConfig, quiet: bool) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> SiteConfig {
+        SiteConfig::from_toml_str(text, "site.toml").unwrap()
+    }
+
+    #[test]
+    fn the_summary_names_the_site_bus_and_every_instrument() {
+        let c = config(
+            "site = \"site-a\"\n[nats]\nuser = \"u\"\npassword = \"secret-pw\"\n[[instrument]]\nid = \"c311\"\nprotocol = \"astm\"\nlisten = \"0.0.0.0:5001\"\nallow_peers = [\"10.0.0.0/8\"]\n[[instrument]]\nid = \"ba400\"\nprotocol = \"hl7\"\nconnect = \"10.1.1.1:2575\"\nenabled = false\n",
+        );
+        let s = summary("site.toml", &c, false);
+        let lines: Vec<&str> = s.lines().collect();
+        assert_eq!(lines[0], "site.toml: ok (2 instruments)");
+        assert!(s.contains("  site      site-a\n"), "{s}");
+        assert!(s.contains("(user/password)"), "{s}");
+        assert!(!s.contains("secret-pw"), "{s}");
+        assert!(
+            s.contains("c311         astm        listen 0.0.0.0:5001 from 1 peer rule(s)\n"),
+            "{s}"
+        );
+        assert!(
+            s.contains("ba400        hl7         connect 10.1.1.1:2575 (disabled)\n"),
+            "{s}"
+        );
+        assert_eq!(
+            summary("site.toml", &c, true),
+            "site.toml: ok (2 instruments)\n"
+        );
+    }
+
+    #[test]
+    fn exit_codes_are_0_for_a_valid_file_and_2_for_errors_or_a_missing_file() {
+        let dir = std::env::temp_dir().join(format!("labwire-check-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.toml");
+        std::fs::write(&good, "site = \"site-a\"\n").unwrap();
+        let bad = dir.join("bad.toml");
+        std::fs::write(&bad, "site = \"Site A\"\n").unwrap();
+        let code = |file: PathBuf| run(Args { file, quiet: true });
+        assert_eq!(code(good), ExitCode::SUCCESS);
+        assert_eq!(code(bad), ExitCode::from(2));
+        assert_eq!(code(dir.join("missing.toml")), ExitCode::from(2));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
