@@ -1,10 +1,9 @@
 //! A simulated ASTM instrument: E1381 (CLSI LIS1-A) in the instrument role over any byte stream.
 //!
-//! Sending (LIS1-A §8.2–8.4): ENQ → ACK (NAK: wait the busy timer and retry; ENQ: contention,
-//! the instrument has priority, wait 1 s and send ENQ again), frames numbered from 1 each
-//! answered by ACK (NAK or anything else: resend the same frame, at most `max_retries` times;
-//! EOT: receiver interrupt, taken as ACK), then EOT. After a host query it receives the host's
-//! answer the same way in the receiver role (ACK good frames, NAK bad ones).
+//! The protocol is `labwire_astm::link::Link` in [`Role::Instrument`] (LIS1-A §8.2–8.6: ENQ,
+//! busy and contention handling, frames with retries, EOT; receiving the host's answer to a host
+//! query with the final ACK held until the simulator commits). This module drives it over a
+//! socket or pty with real time, and puts the fault layer between the link's output and the wire.
 //!
 //! Faults from the [`FaultPlan`] are applied on the wire (see [`crate::fault`]).
 
@@ -15,15 +14,20 @@ use crate::ledger::Ledger;
 use crate::message::SimMessage;
 use crate::profile::{AstmFraming, Profile};
 use crate::wire::{Endpoint, Wire, garbage};
-use labwire_astm::link::control::{ACK, ENQ, EOT, NAK};
-use labwire_astm::link::{Decoded, FrameDecoder, FrameEnd, FrameLimits, FrameNumber, encode_frame};
+use labwire_astm::link::control::{ACK, ENQ, EOT, NAK, STX};
+use labwire_astm::link::encode::pieces;
+use labwire_astm::link::{
+    EncodeOptions, FrameEnd, FrameNumber, Link, LinkConfig, LinkEvent, Role, encode_frame,
+};
 use labwire_event::{EventKind, InstrumentId, SiteId};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How one transmission attempt of a message ended.
 enum Attempt {
     /// Every frame acknowledged; EOT sent.
     Acked(jiff::Timestamp),
+    /// The final ACK was dropped by the fault layer; the link timed out and sent EOT.
+    AckLost,
     /// The connection dropped (on purpose or not): reconnect and try again.
     Disconnected,
     /// The host did not take the message (timer or retries exhausted); try again.
@@ -115,19 +119,16 @@ impl AstmInstrument {
         if pending.take(FaultKind::HalfOpen) {
             self.base.half_open().await?;
         }
-        let frames = Self::frames(&self.base.profile, &msg.bytes);
         let mut acked = None;
         for attempt in 1..=MAX_MESSAGE_ATTEMPTS {
             self.base.ledger.update(index, |e| e.attempts = attempt);
-            match self.attempt(&frames, &mut pending).await {
+            match self.attempt(&msg.bytes, &mut pending).await {
                 Ok(Attempt::Acked(at)) => {
-                    if pending.take(FaultKind::LostAck) {
-                        // The ACK "never arrived": the instrument sends the message again.
-                        continue;
-                    }
                     acked = Some(at);
                     break;
                 }
+                // The final ACK "never arrived": the instrument sends the message again.
+                Ok(Attempt::AckLost) => {}
                 Ok(Attempt::Failed) => tokio::time::sleep(self.base.timers.busy).await,
                 Ok(Attempt::Disconnected) => self.base.disconnect().await,
                 Err(e) if self.base.endpoint.can_reopen() => {
@@ -147,12 +148,43 @@ impl AstmInstrument {
         Ok(acked.is_some())
     }
 
-    async fn attempt(
-        &mut self,
-        frames: &[Vec<u8>],
-        pending: &mut Pending,
-    ) -> Result<Attempt, SimError> {
+    /// The link configuration for this profile (instrument role).
+    pub fn link_config(profile: &Profile) -> LinkConfig {
+        let t = Timers::of(profile);
+        let mut cfg = LinkConfig::new(Role::Instrument);
+        cfg.encode = match &profile.astm {
+            Some(a) => match a.framing {
+                AstmFraming::RecordPerFrame => EncodeOptions {
+                    max_text: a.max_frame_text.max(1),
+                    record_per_frame: true,
+                },
+                AstmFraming::Chunked => EncodeOptions {
+                    max_text: a.max_frame_text.max(1),
+                    record_per_frame: false,
+                },
+                AstmFraming::SingleFrame => EncodeOptions {
+                    max_text: usize::MAX,
+                    record_per_frame: false,
+                },
+            },
+            None => EncodeOptions::default(),
+        };
+        cfg.sender_timeout = t.ack;
+        cfg.receiver_timeout = t.query_reply;
+        cfg.busy_retry = t.busy;
+        cfg.instrument_contention_wait = t.contention;
+        cfg.max_frame_retries = t.max_retries;
+        cfg.max_establish_attempts = t.max_retries;
+        cfg.max_message = DEFAULT_MAX_ANSWER;
+        cfg
+    }
+
+    /// One transfer of `text`: a fresh [`Link`] in the instrument role drives ENQ, frames,
+    /// retries and EOT; the fault layer sits between its output and the socket.
+    async fn attempt(&mut self, text: &[u8], pending: &mut Pending) -> Result<Attempt, SimError> {
         let t = self.base.timers;
+        let cfg = Self::link_config(&self.base.profile);
+        let total_frames = pieces(text, &cfg.encode).count();
         let oversize = pending
             .take(FaultKind::Oversize)
             .then_some(self.base.plan.oversize_bytes);
@@ -160,13 +192,18 @@ impl AstmInstrument {
             .take(FaultKind::Garbage)
             .then(|| garbage(&mut self.base.rng, 64));
         let byte_by_byte = pending.take(FaultKind::ByteByByte);
+        let mut corrupt = pending.take(FaultKind::BadChecksum);
+        let mut renumbered = !corrupt && pending.take(FaultKind::WrongFrameNumber);
+        let cut_at = pending
+            .take(FaultKind::DisconnectMidFrame)
+            .then(|| total_frames.div_ceil(2));
+        let lose_ack = pending.take(FaultKind::LostAck);
         let instrument = self.base.instrument.clone();
-        let w = self.base.conn().await?;
-        w.byte_by_byte = byte_by_byte;
         let io = |e| SimError::Io {
             instrument: instrument.clone(),
             source: e,
         };
+        let w = self.base.conn().await?;
         if let Some(noise) = noise {
             w.send(&noise).await.map_err(io)?;
         }
@@ -185,129 +222,177 @@ impl AstmInstrument {
                 w.send(&[EOT]).await.map_err(io)?;
             }
         }
-        if !establish(w, t).await.map_err(io)? {
-            w.send(&[EOT]).await.map_err(io)?;
+        w.byte_by_byte = byte_by_byte;
+        let mut clock = Clock::default();
+        let mut link = Link::new(cfg);
+        if link.send_message(text.to_vec(), clock.now()).is_err() {
             return Ok(Attempt::Failed);
         }
-        let mut ack_at = jiff::Timestamp::now();
-        for (i, frame) in frames.iter().enumerate() {
-            let mut retries = 0;
-            let mut first = true;
-            loop {
-                let mut out = frame.clone();
-                if first && i == 0 && pending.take(FaultKind::BadChecksum) {
-                    corrupt_checksum(&mut out);
-                } else if first && i == 0 && pending.take(FaultKind::WrongFrameNumber) {
-                    out = renumber(frame);
+        let mut frames_sent = 0usize;
+        let mut last_frame: Vec<u8> = Vec::new();
+        let mut acked_at = jiff::Timestamp::now();
+        loop {
+            while let Some(mut out) = link.poll_transmit() {
+                if out.first() == Some(&STX) && out != last_frame {
+                    last_frame.clone_from(&out);
+                    frames_sent += 1;
+                    if frames_sent == 1 && std::mem::take(&mut corrupt) {
+                        corrupt_checksum(&mut out);
+                    } else if frames_sent == 1 && std::mem::take(&mut renumbered) {
+                        out = renumber(&out);
+                    }
+                    if cut_at == Some(frames_sent) {
+                        let half = out.get(..out.len() / 2).unwrap_or_default();
+                        w.send(half).await.map_err(io)?;
+                        return Ok(Attempt::Disconnected);
+                    }
                 }
-                if first
-                    && (i + 1 == frames.len().div_ceil(2))
-                    && pending.take(FaultKind::DisconnectMidFrame)
-                {
-                    let half = out.get(..out.len() / 2).unwrap_or_default();
-                    w.send(half).await.map_err(io)?;
-                    return Ok(Attempt::Disconnected);
-                }
-                first = false;
                 w.send(&out).await.map_err(io)?;
-                match w.read_byte(t.ack).await.map_err(io)? {
-                    Some(ACK | EOT) => {
-                        ack_at = jiff::Timestamp::now();
-                        break;
-                    }
-                    Some(_) if retries + 1 < t.max_retries => retries += 1,
-                    Some(_) | None => {
-                        w.send(&[EOT]).await.map_err(io)?;
-                        return Ok(Attempt::Failed);
-                    }
+            }
+            let mut done = None;
+            while let Some(ev) = link.poll_event() {
+                match ev {
+                    LinkEvent::Sent(_) => done = Some(Attempt::Acked(acked_at)),
+                    LinkEvent::SendFailed { .. } => done = Some(Attempt::Failed),
+                    _ => {}
                 }
             }
+            if let Some(done) = done {
+                while let Some(out) = link.poll_transmit() {
+                    w.send(&out).await.map_err(io)?;
+                }
+                w.byte_by_byte = false;
+                return Ok(done);
+            }
+            let wait = link
+                .poll_timeout()
+                .map_or(t.ack, |d| d.saturating_duration_since(clock.now()));
+            let mut input = w.read_some(wait, 4096).await.map_err(io)?;
+            if input.is_empty() {
+                link.handle_timeout(clock.now());
+                continue;
+            }
+            if lose_ack
+                && frames_sent == total_frames
+                && let Some(pos) = input.iter().position(|b| *b == ACK)
+            {
+                // The final ACK "never arrives": the link's sender timer runs out (time is
+                // skipped ahead), it sends EOT, and the message goes again.
+                input.remove(pos);
+                link.handle_input(clock.now(), &input);
+                if let Some(deadline) = link.poll_timeout() {
+                    clock.skip_to(deadline);
+                }
+                link.handle_timeout(clock.now());
+                while let Some(out) = link.poll_transmit() {
+                    w.send(&out).await.map_err(io)?;
+                }
+                w.byte_by_byte = false;
+                return Ok(Attempt::AckLost);
+            }
+            acked_at = jiff::Timestamp::now();
+            link.handle_input(clock.now(), &input);
         }
-        w.send(&[EOT]).await.map_err(io)?;
-        w.byte_by_byte = false;
-        Ok(Attempt::Acked(ack_at))
     }
 
-    /// Receives the host's answer to a host query (receiver role); returns the number of O
-    /// records (orders), `None` when no answer came within the query timer.
+    /// Receives the host's answer to a host query with a [`Link`] in the instrument role
+    /// (receiver side); returns the number of O records (orders), `None` when no answer came
+    /// within the query timer.
     async fn receive_answer(&mut self, pending: &mut Pending) -> Result<Option<usize>, SimError> {
         let t = self.base.timers;
-        let contention = pending.take(FaultKind::EnqContention);
+        let mut contend = pending.take(FaultKind::EnqContention);
         let mut nak_once = pending.take(FaultKind::InstrumentNak);
         let mut delay_once = pending.take(FaultKind::DelayedAck);
         let field = self.base.profile.astm_delimiters().map_or(b'|', |d| d[0]);
+        let cfg = Self::link_config(&self.base.profile);
         let instrument = self.base.instrument.clone();
-        let w = self.base.conn().await?;
         let io = |e| SimError::Io {
             instrument: instrument.clone(),
             source: e,
         };
+        let w = self.base.conn().await?;
+        let clock = Clock::default();
+        let mut link = Link::new(cfg);
         let deadline = tokio::time::Instant::now() + t.query_reply;
-        let mut contended = !contention;
-        // Establishment: wait for the host's ENQ.
+        let mut orders: Option<usize> = None;
         loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            match w.read_byte(left).await.map_err(io)? {
-                None => return Ok(None),
-                Some(ENQ) if !contended => {
-                    // Contention: answer ENQ with ENQ; the instrument has priority, so after the
-                    // contention timer it bids again, gets ACK, and (having nothing else) ends.
-                    contended = true;
-                    w.send(&[ENQ]).await.map_err(io)?;
-                    tokio::time::sleep(t.contention).await;
-                    w.send(&[ENQ]).await.map_err(io)?;
-                    if w.read_byte(t.ack).await.map_err(io)? == Some(ACK) {
-                        w.send(&[EOT]).await.map_err(io)?;
-                    }
-                }
-                Some(ENQ) => {
-                    w.send(&[ACK]).await.map_err(io)?;
-                    break;
-                }
-                Some(_) => {}
+            while let Some(out) = link.poll_transmit() {
+                w.send(&out).await.map_err(io)?;
             }
-        }
-        let mut decoder = FrameDecoder::new(FrameLimits::default());
-        let mut expected = FrameNumber::FIRST;
-        let mut text = Vec::new();
-        let mut orders = 0;
-        loop {
-            let chunk = w.read_some(t.query_reply, 4096).await.map_err(io)?;
-            if chunk.is_empty() {
-                return Ok(Some(orders));
-            }
-            let mut input = chunk.as_slice();
-            while let Some(item) = decoder.decode(&mut input) {
-                let reply = match item {
-                    Decoded::Frame(f) if f.number == expected => {
-                        if nak_once {
-                            nak_once = false;
-                            NAK
-                        } else {
-                            if delay_once {
-                                delay_once = false;
-                                tokio::time::sleep(t.ack + Duration::from_secs(1)).await;
-                            }
-                            text.extend_from_slice(f.text);
-                            if f.end == FrameEnd::Last {
-                                orders += count_orders(&text, field);
-                                text.clear();
-                            }
-                            expected = expected.next();
-                            ACK
+            let mut finished = false;
+            while let Some(ev) = link.poll_event() {
+                match ev {
+                    LinkEvent::Message { token, text } => {
+                        if std::mem::take(&mut nak_once) {
+                            link.reject(token, clock.now());
+                            continue;
                         }
+                        if std::mem::take(&mut delay_once) {
+                            tokio::time::sleep(t.ack + Duration::from_secs(1)).await;
+                        }
+                        *orders.get_or_insert(0) += count_orders(&text, field);
+                        link.commit(token, clock.now());
                     }
-                    // A retransmission of the frame already taken: acknowledge, keep nothing.
-                    Decoded::Frame(f) if f.number.next() == expected => ACK,
-                    Decoded::Frame(_) | Decoded::Error(_) => NAK,
-                    Decoded::Control { control, .. } if control.byte() == EOT => {
-                        return Ok(Some(orders));
-                    }
-                    Decoded::Control { .. } | Decoded::Noise { .. } => continue,
-                };
-                w.send(&[reply]).await.map_err(io)?;
+                    LinkEvent::Terminated if orders.is_some() => finished = true,
+                    _ => {}
+                }
             }
+            // Commit / reject queued an ACK or NAK: it goes out before we wait for more.
+            while let Some(out) = link.poll_transmit() {
+                w.send(&out).await.map_err(io)?;
+            }
+            if finished {
+                return Ok(orders);
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Ok(orders);
+            }
+            let wait = link
+                .poll_timeout()
+                .map_or(left, |d| d.saturating_duration_since(clock.now()).min(left));
+            let mut input = w.read_some(wait, 4096).await.map_err(io)?;
+            if input.is_empty() {
+                link.handle_timeout(clock.now());
+                continue;
+            }
+            if contend
+                && link.is_idle()
+                && let Some(pos) = input.iter().position(|b| *b == ENQ)
+            {
+                // Contention on the wire, beside the link: the instrument answers the host's
+                // ENQ with its own, bids again after the contention timer, gets ACK and
+                // (having nothing to send) ends with EOT. The host must yield and retry.
+                contend = false;
+                input.truncate(pos);
+                w.send(&[ENQ]).await.map_err(io)?;
+                tokio::time::sleep(t.contention).await;
+                w.send(&[ENQ]).await.map_err(io)?;
+                if w.read_byte(t.ack).await.map_err(io)? == Some(ACK) {
+                    w.send(&[EOT]).await.map_err(io)?;
+                }
+            }
+            link.handle_input(clock.now(), &input);
         }
+    }
+}
+
+/// Most text accepted in one answer from the host (1 MiB).
+pub const DEFAULT_MAX_ANSWER: usize = 1024 * 1024;
+
+/// The link's clock: real time plus what the fault layer skipped (a lost ACK fast-forwards to
+/// the sender timer instead of waiting 15 s).
+#[derive(Default)]
+struct Clock {
+    skew: Duration,
+}
+
+impl Clock {
+    fn now(&self) -> Instant {
+        Instant::now() + self.skew
+    }
+    fn skip_to(&mut self, t: Instant) {
+        self.skew += t.saturating_duration_since(self.now());
     }
 }
 
@@ -386,7 +471,7 @@ fn count_orders(text: &[u8], field: u8) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use labwire_astm::link::Decoded;
+    use labwire_astm::link::{Decoded, FrameDecoder, FrameLimits};
 
     fn decode_all(bytes: &[u8]) -> Vec<String> {
         let mut d = FrameDecoder::new(FrameLimits::default());
