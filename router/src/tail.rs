@@ -102,8 +102,12 @@ impl Tail {
             }
         }
         if self.json {
-            // Re-serialised so that a pretty-printed payload still takes one line.
-            return Rendered::Line(value.to_string());
+            // The payload as published; only a multi-line (pretty-printed) payload is
+            // re-serialised so that it still takes one line.
+            return Rendered::Line(match std::str::from_utf8(payload) {
+                Ok(text) if !text.contains(['\n', '\r']) => text.trim().to_owned(),
+                _ => value.to_string(),
+            });
         }
         if let Ok(event) = serde_json::from_value::<Event>(value.clone()) {
             return Rendered::Line(format_event(&event));
@@ -550,6 +554,16 @@ mod tests {
         assert!(!line.contains('\n'));
         let back: Event = serde_json::from_str(&line).unwrap();
         assert_eq!(back, ev);
+    }
+
+    #[test]
+    fn json_mode_keeps_a_single_line_payload_byte_for_byte() {
+        let mut tail = Tail::new(true, 10);
+        let payload = serde_json::to_string(&event(EventKind::Qc, b"q")).unwrap();
+        assert_eq!(
+            tail.render("lab.x", payload.as_bytes()),
+            Rendered::Line(payload.clone())
+        );
     }
 
     #[test]
