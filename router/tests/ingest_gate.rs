@@ -194,3 +194,41 @@ async fn with_no_server_at_start_events_are_spooled_and_drained_once_it_appears(
         events.iter().map(|e| e.id.to_string()).collect::<Vec<_>>()
     );
 }
+
+#[tokio::test]
+async fn a_hung_server_gives_receipts_within_the_ack_deadline_and_late_acks_are_deduplicated() {
+    let mut nats = NatsServer::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let router = ready_router(&nats.url(), dir.path()).await;
+    let ingest = router.ingest();
+    let events: Vec<_> = (0..20).map(|n| result_event("cobas-1", n, 100)).collect();
+
+    // SIGSTOP: the connection stays up, acks never come.
+    nats.pause().unwrap();
+    let t = Instant::now();
+    let first = ingest.submit(vec![events[0].clone()]).await.unwrap();
+    let waited = t.elapsed();
+    assert_eq!(first.spooled(), 1);
+    // The ack deadline is 500 ms.
+    assert!(waited >= Duration::from_millis(450), "{waited:?}");
+    assert!(waited < Duration::from_millis(1500), "{waited:?}");
+    // Later events do not wait: the spool is not empty, they follow the first one there.
+    let t = Instant::now();
+    for ev in &events[1..] {
+        assert_eq!(ingest.submit(vec![ev.clone()]).await.unwrap().spooled(), 1);
+    }
+    assert!(
+        t.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        t.elapsed()
+    );
+
+    // The server wakes up and stores the first publish it had received after all; the drain
+    // republishes it with the same id and the stream drops the copy.
+    nats.resume().unwrap();
+    wait_for(Duration::from_secs(15), || router.spool().is_empty()).await;
+    let ids: Vec<String> = stream_ids(&nats.url()).await.into_values().collect();
+    let expected: Vec<String> = events.iter().map(|e| e.id.to_string()).collect();
+    assert_eq!(ids, expected);
+    assert!(router.stats().snapshot().deduplicated >= 1);
+}

@@ -27,6 +27,14 @@ pub enum HarnessError {
         #[source]
         source: std::io::Error,
     },
+    /// A signal could not be delivered (the process is not running).
+    #[error("could not send SIG{signal} to {name} (not running?)")]
+    Signal {
+        /// The binary's file name.
+        name: &'static str,
+        /// The signal name.
+        signal: &'static str,
+    },
     /// The process did not accept connections in time, after every retry.
     #[error(
         "{name} did not come up on 127.0.0.1 after {attempts} attempt(s); last log lines:\n{log}"

@@ -85,6 +85,28 @@ impl NatsServer {
         self.process.stop();
     }
 
+    /// SIGSTOP: the server hangs with its connections open — clients see no error, only
+    /// requests and acks that never come (until [`NatsServer::resume`]).
+    pub fn pause(&mut self) -> Result<(), HarnessError> {
+        self.signal("STOP")
+    }
+
+    /// SIGCONT after [`NatsServer::pause`]: the server processes what was sent meanwhile.
+    pub fn resume(&mut self) -> Result<(), HarnessError> {
+        self.signal("CONT")
+    }
+
+    fn signal(&mut self, signal: &'static str) -> Result<(), HarnessError> {
+        if self.process.signal(signal) {
+            Ok(())
+        } else {
+            Err(HarnessError::Signal {
+                name: "nats-server",
+                signal,
+            })
+        }
+    }
+
     /// Stops the server if it runs, then starts it again on the same port with the same store
     /// dir, and waits until it accepts connections. Clients with reconnect enabled come back.
     pub fn restart(&mut self) -> Result<(), HarnessError> {

@@ -109,13 +109,7 @@ impl BrokerProcess {
         let Some(mut child) = self.child.take() else {
             return;
         };
-        let terminated = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
+        let terminated = send_signal(child.id(), "TERM");
         let exited = terminated
             && wait_until(STOP_GRACE, || {
                 matches!(child.try_wait(), Ok(Some(_)) | Err(_))
@@ -124,6 +118,13 @@ impl BrokerProcess {
             let _ = child.kill();
         }
         let _ = child.wait();
+    }
+
+    /// Sends `signal` (a name such as `STOP`) to the child; false when not running or refused.
+    pub(crate) fn signal(&mut self, signal: &str) -> bool {
+        self.child
+            .as_ref()
+            .is_some_and(|child| send_signal(child.id(), signal))
     }
 
     /// Whether the child is running.
@@ -146,6 +147,17 @@ impl Drop for BrokerProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// `kill -<signal> <pid>`; true on success.
+fn send_signal(pid: u32, signal: &str) -> bool {
+    Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// The last `lines` lines of a log file, or a note when it cannot be read.

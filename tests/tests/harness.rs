@@ -39,8 +39,21 @@ fn nats_server_starts_with_jetstream_and_comes_back_on_the_same_port() {
     assert!(nats_info_line(port).contains("\"jetstream\":true"));
     assert!(nats.store_dir().join("jetstream").is_dir());
 
+    nats.pause().unwrap();
+    assert!(nats.is_running());
+    // Paused: the kernel still accepts the connection, but the server never says INFO.
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut line = String::new();
+    assert!(BufReader::new(stream).read_line(&mut line).is_err());
+    nats.resume().unwrap();
+    assert!(nats_info_line(port).starts_with("INFO "));
+
     nats.stop();
     assert!(!nats.is_running());
+    assert!(nats.pause().is_err());
 }
 
 #[test]
