@@ -523,10 +523,14 @@ impl Framed {
         }
         self.last_start = self.msg.len();
         self.msg.extend_from_slice(frame.text);
+        // Reuse the copy's buffer: one allocation per capture, not per frame.
+        let mut text = self.last.take().map(|l| l.text).unwrap_or_default();
+        text.clear();
+        text.extend_from_slice(frame.text);
         self.last = Some(LastFrame {
             number: frame.number,
             end: frame.end,
-            text: frame.text.to_vec(),
+            text,
         });
         self.expected = frame.number.next();
         self.nak_after_last = false;
