@@ -250,7 +250,10 @@ fn not_astm_and_empty_inputs() {
     assert!(split(b"\r\n \n").is_empty());
     // HL7 is not ASTM: "MSH" is not a one-letter record type.
     let got = split(b"MSH|^~\\&|LAB\r");
-    assert!(matches!(got[0].as_ref().unwrap_err().kind(), CaptureErrorKind::NotAstm { .. }));
+    assert!(matches!(
+        got[0].as_ref().unwrap_err().kind(),
+        CaptureErrorKind::NotAstm { .. }
+    ));
     let got = split(b"hello world");
     let err = got[0].as_ref().unwrap_err();
     assert!(matches!(err.kind(), CaptureErrorKind::NotAstm { .. }));
