@@ -228,3 +228,20 @@ pub(crate) fn tune_tcp(stream: &tokio::net::TcpStream) -> std::io::Result<()> {
     let ka = ka.with_interval(Duration::from_secs(10));
     sock.set_tcp_keepalive(&ka)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn tcp_streams_get_nodelay_and_keepalive() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (_server, _) = listener.accept().await.unwrap();
+        tune_tcp(&client).unwrap();
+        assert!(client.nodelay().unwrap());
+        let sock = socket2::SockRef::from(&client);
+        assert!(sock.keepalive().unwrap());
+    }
+}
