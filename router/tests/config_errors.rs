@@ -332,7 +332,7 @@ cert_file = "/etc/c.pem"
     assert!(
         errs[2]
             .2
-            .contains("nats.user is set but nats.password is not")
+            .contains("nats.user is set but neither nats.password nor nats.password_file is")
     );
     assert!(errs[3].2.contains("cert_file needs nats.tls.key_file"));
 }
@@ -394,4 +394,27 @@ fn every_truncation_and_byte_flip_of_the_example_is_reported_without_panicking()
             check(&text);
         }
     }
+}
+
+#[test]
+fn a_secret_is_given_inline_or_in_a_file_not_both() {
+    let text = r#"site = "site-a"
+[nats]
+user = "labwire"
+password = "pw"
+password_file = "/run/secrets/nats-password"
+"#;
+    assert_one(
+        text,
+        5,
+        17,
+        "nats.password_file given together with nats.password (line 4)",
+    );
+    let text = "site = \"site-a\"\n[nats]\ntoken = \"t\"\ntoken_file = \"/run/secrets/t\"\n";
+    assert_one(
+        text,
+        4,
+        14,
+        "nats.token_file given together with nats.token (line 3)",
+    );
 }

@@ -77,6 +77,24 @@ pub struct NatsConfig {
     pub ping_interval: Duration,
 }
 
+/// A secret given in the config itself or in a file (a mounted Kubernetes Secret).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Secret {
+    /// The value, written in the config.
+    Inline(String),
+    /// A file holding the value (surrounding whitespace is ignored); read at start.
+    File(PathBuf),
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Inline(_) => f.write_str("Inline(<redacted>)"),
+            Self::File(p) => f.debug_tuple("File").field(p).finish(),
+        }
+    }
+}
+
 /// How labwire authenticates to NATS.
 #[derive(Clone, PartialEq, Eq)]
 pub enum NatsAuth {
@@ -91,10 +109,10 @@ pub enum NatsAuth {
         /// The user name.
         user: String,
         /// The password (never printed by `Debug`).
-        password: String,
+        password: Secret,
     },
     /// A bare token.
-    Token(String),
+    Token(Secret),
 }
 
 impl std::fmt::Debug for NatsAuth {
@@ -103,12 +121,12 @@ impl std::fmt::Debug for NatsAuth {
             Self::None => f.write_str("None"),
             Self::CredsFile(p) => f.debug_tuple("CredsFile").field(p).finish(),
             Self::NkeySeedFile(p) => f.debug_tuple("NkeySeedFile").field(p).finish(),
-            Self::UserPassword { user, .. } => f
+            Self::UserPassword { user, password } => f
                 .debug_struct("UserPassword")
                 .field("user", user)
-                .field("password", &"<redacted>")
+                .field("password", password)
                 .finish(),
-            Self::Token(_) => f.write_str("Token(<redacted>)"),
+            Self::Token(t) => f.debug_tuple("Token").field(t).finish(),
         }
     }
 }

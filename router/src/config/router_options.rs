@@ -1,6 +1,6 @@
 //! From a validated site config to the options the router starts with.
 
-use super::model::{NatsAuth, SiteConfig};
+use super::model::{NatsAuth, Secret, SiteConfig};
 use crate::bus::{BusAuth, BusOptions, BusTls, StreamOptions};
 use crate::runtime::RouterOptions;
 use crate::spool::SpoolOptions;
@@ -19,8 +19,8 @@ pub struct SecretFileError {
     pub source: std::io::Error,
 }
 
-/// The longest nkey seed file read (a seed is 58 characters).
-const MAX_SEED_FILE_BYTES: u64 = 4096;
+/// The longest secret file read (an nkey seed is 58 characters).
+const MAX_SECRET_FILE_BYTES: u64 = 4096;
 
 impl SiteConfig {
     /// How to reach the bus: URL, credentials, TLS, stream limits, timers.
@@ -32,12 +32,12 @@ impl SiteConfig {
         bus.auth = match &self.nats.auth {
             NatsAuth::None => BusAuth::None,
             NatsAuth::CredsFile(p) => BusAuth::CredentialsFile(p.clone()),
-            NatsAuth::NkeySeedFile(p) => BusAuth::NkeySeed(read_seed(p)?),
+            NatsAuth::NkeySeedFile(p) => BusAuth::NkeySeed(read_secret("nats.nkey_seed_file", p)?),
             NatsAuth::UserPassword { user, password } => BusAuth::UserPassword {
                 user: user.clone(),
-                password: password.clone(),
+                password: reveal("nats.password_file", password)?,
             },
-            NatsAuth::Token(t) => BusAuth::Token(t.clone()),
+            NatsAuth::Token(t) => BusAuth::Token(reveal("nats.token_file", t)?),
         };
         let mut tls = BusTls::default();
         if let Some(t) = &self.nats.tls {
@@ -73,20 +73,28 @@ impl SiteConfig {
     }
 }
 
-fn read_seed(path: &std::path::Path) -> Result<String, SecretFileError> {
+fn reveal(what: &'static str, secret: &Secret) -> Result<String, SecretFileError> {
+    match secret {
+        Secret::Inline(v) => Ok(v.clone()),
+        Secret::File(p) => read_secret(what, p),
+    }
+}
+
+/// Reads a secret file (at most [`MAX_SECRET_FILE_BYTES`]), without surrounding whitespace.
+fn read_secret(what: &'static str, path: &std::path::Path) -> Result<String, SecretFileError> {
     use std::io::Read;
     let err = |source| SecretFileError {
-        what: "nats.nkey_seed_file",
+        what,
         path: path.to_owned(),
         source,
     };
-    let mut seed = String::new();
+    let mut value = String::new();
     std::fs::File::open(path)
         .map_err(err)?
-        .take(MAX_SEED_FILE_BYTES)
-        .read_to_string(&mut seed)
+        .take(MAX_SECRET_FILE_BYTES)
+        .read_to_string(&mut value)
         .map_err(err)?;
-    Ok(seed.trim().to_owned())
+    Ok(value.trim().to_owned())
 }
 
 #[cfg(test)]
@@ -126,6 +134,37 @@ mod tests {
         assert!(
             e.to_string()
                 .starts_with("reading nats.nkey_seed_file no/such/seed.nk:")
+        );
+    }
+
+    #[test]
+    fn passwords_and_tokens_can_come_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("password");
+        std::fs::write(&pw, "s3cret\n").unwrap();
+        let text = format!(
+            "site = \"s\"\n[nats]\nuser = \"labwire\"\npassword_file = {:?}\n",
+            pw.display().to_string()
+        );
+        let c = SiteConfig::from_toml_str(&text, "s.toml").unwrap();
+        assert!(!format!("{c:?}").contains("s3cret"));
+        assert_eq!(
+            c.bus_options().unwrap().auth,
+            BusAuth::UserPassword {
+                user: "labwire".into(),
+                password: "s3cret".into()
+            }
+        );
+        let c = SiteConfig::from_toml_str(
+            "site = \"s\"\n[nats]\ntoken_file = \"no/such/token\"\n",
+            "s.toml",
+        )
+        .unwrap();
+        assert!(
+            c.bus_options()
+                .unwrap_err()
+                .to_string()
+                .starts_with("reading nats.token_file no/such/token:")
         );
     }
 }

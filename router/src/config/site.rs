@@ -289,6 +289,11 @@ fn deadline_fits_astm(
     }
 }
 
+fn secret(value: Spanned<String>, wrap: impl FnOnce(String) -> Secret) -> Spanned<Secret> {
+    let span = value.span();
+    Spanned::new(span, wrap(value.into_inner()))
+}
+
 fn nats(c: &mut Collector<'_>, n: RawNats) -> Option<NatsConfig> {
     let url = match n.url {
         Some(u) => {
@@ -321,7 +326,21 @@ fn nats(c: &mut Collector<'_>, n: RawNats) -> Option<NatsConfig> {
         methods.push(("nkey_seed_file", f.span()));
         auth = NatsAuth::NkeySeedFile(PathBuf::from(f.into_inner()));
     }
-    match (n.user, n.password) {
+    if let (Some(p), Some(f)) = (&n.password, &n.password_file) {
+        c.at(
+            f.span(),
+            format!(
+                "nats.password_file given together with nats.password (line {}); use one",
+                super::error::line_column(c.text(), p.span().start).0
+            ),
+        );
+    }
+    let password = match (n.password, n.password_file) {
+        (Some(p), _) => Some(secret(p, Secret::Inline)),
+        (None, Some(f)) => Some(secret(f, |f| Secret::File(PathBuf::from(f)))),
+        (None, None) => None,
+    };
+    match (n.user, password) {
         (Some(u), Some(p)) => {
             methods.push(("user/password", u.span()));
             auth = NatsAuth::UserPassword {
@@ -329,11 +348,28 @@ fn nats(c: &mut Collector<'_>, n: RawNats) -> Option<NatsConfig> {
                 password: p.into_inner(),
             };
         }
-        (Some(u), None) => c.at(u.span(), "nats.user is set but nats.password is not"),
-        (None, Some(p)) => c.at(p.span(), "nats.password is set but nats.user is not"),
+        (Some(u), None) => c.at(
+            u.span(),
+            "nats.user is set but neither nats.password nor nats.password_file is",
+        ),
+        (None, Some(p)) => c.at(p.span(), "a NATS password is set but nats.user is not"),
         (None, None) => {}
     }
-    if let Some(t) = n.token {
+    if let (Some(t), Some(f)) = (&n.token, &n.token_file) {
+        c.at(
+            f.span(),
+            format!(
+                "nats.token_file given together with nats.token (line {}); use one",
+                super::error::line_column(c.text(), t.span().start).0
+            ),
+        );
+    }
+    let token = match (n.token, n.token_file) {
+        (Some(t), _) => Some(secret(t, Secret::Inline)),
+        (None, Some(f)) => Some(secret(f, |f| Secret::File(PathBuf::from(f)))),
+        (None, None) => None,
+    };
+    if let Some(t) = token {
         methods.push(("token", t.span()));
         auth = NatsAuth::Token(t.into_inner());
     }
