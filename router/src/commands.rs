@@ -103,7 +103,8 @@ impl CommandQueue {
     }
 
     /// The next command, waiting for one. Invalid messages are terminated and reported as
-    /// `error` events, then skipped. `None` when the consumer stream ends.
+    /// `error` events, then skipped. An `Err` is transient (e.g. missed heartbeats while the
+    /// client reconnects): log it and call `next` again. `None` when the consumer stream ends.
     pub async fn next(&mut self) -> Option<Result<PendingCommand, BusError>> {
         loop {
             let msg = match self.messages.next().await? {

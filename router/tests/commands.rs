@@ -171,3 +171,29 @@ async fn an_invalid_command_is_terminated_and_reported_as_an_error_event() {
     let again = tokio::time::timeout(Duration::from_millis(1500), queue.next()).await;
     assert!(again.is_err(), "terminated command came back");
 }
+
+#[tokio::test]
+async fn the_queue_keeps_delivering_after_the_server_restarts() {
+    let mut nats = NatsServer::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let router = ready_router(&nats.url(), dir.path()).await;
+    let mut queue = open(&router, "cobas-1").await;
+    nats.kill();
+    nats.restart().unwrap();
+    wait_for(Duration::from_secs(10), || router.bus().is_ready()).await;
+    let payload = serde_json::to_vec(&command("c-after", "S-7")).unwrap();
+    app_publishes(&nats.url(), "lab.site-a.cobas-1.cmd", payload, "c-after").await;
+    let got = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match queue.next().await {
+                Some(Ok(cmd)) => return cmd,
+                Some(Err(e)) => eprintln!("transient: {e}"),
+                None => panic!("command stream ended"),
+            }
+        }
+    })
+    .await
+    .expect("no command within 20 s after the restart");
+    assert_eq!(got.command().id, "c-after");
+    got.accepted().await.unwrap();
+}
