@@ -26,7 +26,10 @@ use std::fmt;
 
 use memchr::memmem;
 
-use crate::link::boundary::{is_header_record, is_terminator_record, last_record};
+use crate::link::boundary::{
+    ends_with_terminator_lenient, is_header_record, is_terminator_record, looks_like_record,
+    normalize_digit_prefixes, starts_with_header, strip_frame_digit,
+};
 use crate::link::control::{CR, ENQ, EOT, LF, STX};
 use crate::link::error::{EXCERPT_LEN, show_byte};
 use crate::link::{
@@ -263,23 +266,6 @@ fn lines(bytes: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
 
 fn is_blank(line: &[u8]) -> bool {
     line.iter().all(u8::is_ascii_whitespace)
-}
-
-/// A record: a letter followed by a delimiter, or a letter alone (`L`).
-fn looks_like_record(line: &[u8]) -> bool {
-    match line {
-        [first] => first.is_ascii_alphabetic(),
-        [first, second, ..] => first.is_ascii_alphabetic() && !second.is_ascii_alphanumeric(),
-        _ => false,
-    }
-}
-
-/// `line` without a leading frame-number digit when it is `[0-7]` + record.
-fn strip_frame_digit(line: &[u8]) -> &[u8] {
-    match line.split_first() {
-        Some((d, rest)) if (b'0'..=b'7').contains(d) && looks_like_record(rest) => rest,
-        _ => line,
-    }
 }
 
 // ---------------------------------------------------------------- records --
@@ -571,12 +557,20 @@ impl Framed {
             self.flush();
         } else if !self.msg.is_empty() {
             let kind = match self.last.as_ref().map(|l| l.end) {
-                Some(FrameEnd::Intermediate) => CaptureErrorKind::Truncated { by },
-                _ => CaptureErrorKind::MissingTerminator { by },
+                Some(FrameEnd::Intermediate) => Some(CaptureErrorKind::Truncated { by }),
+                // Ended with an ETX frame and a proper EOT: the sender
+                // considered it delivered; hand it over without an L record.
+                Some(FrameEnd::Last) if by == "EOT" => None,
+                _ => Some(CaptureErrorKind::MissingTerminator { by }),
             };
-            self.out
-                .push(Err(CaptureError::new(self.msg_offset, kind, &self.msg)));
-            self.msg.clear();
+            match kind {
+                Some(kind) => {
+                    self.out
+                        .push(Err(CaptureError::new(self.msg_offset, kind, &self.msg)));
+                    self.msg.clear();
+                }
+                None => self.flush(),
+            }
         }
         self.last = None;
         self.nak_after_last = false;
@@ -584,52 +578,4 @@ impl Framed {
         self.discarding = false;
         self.complete = false;
     }
-}
-
-fn starts_with_header(text: &[u8]) -> bool {
-    let first = text.split(|&b| b == CR).next().unwrap_or_default();
-    is_header_record(first)
-}
-
-/// L as last record, also when written with a frame-number digit (`4L|1|N`).
-fn ends_with_terminator_lenient(text: &[u8]) -> bool {
-    let last = last_record(text);
-    is_terminator_record(last) || is_terminator_record(strip_frame_digit(last))
-}
-
-/// Removes frame-number digits that some senders write before every record
-/// after the first inside one frame (`H…<CR>2P…<CR>3O…<CR>4L…`), but only when
-/// every such record carries one, in sequence.
-fn normalize_digit_prefixes(text: Vec<u8>) -> Vec<u8> {
-    let records: Vec<&[u8]> = text.split(|&b| b == CR).filter(|r| !r.is_empty()).collect();
-    let Some((_, rest)) = records.split_first() else {
-        return text;
-    };
-    if rest.is_empty() {
-        return text;
-    }
-    let mut previous: Option<u8> = None;
-    for record in rest {
-        let Some(&digit) = record.first() else {
-            return text;
-        };
-        if strip_frame_digit(record).len() == record.len() {
-            return text;
-        }
-        if previous.is_some_and(|p| (p - b'0' + 1) % 8 != digit - b'0') {
-            return text;
-        }
-        previous = Some(digit);
-    }
-    let mut out = Vec::with_capacity(text.len());
-    for (i, record) in records.iter().enumerate() {
-        let record = if i == 0 {
-            record
-        } else {
-            strip_frame_digit(record)
-        };
-        out.extend_from_slice(record);
-        out.push(CR);
-    }
-    out
 }

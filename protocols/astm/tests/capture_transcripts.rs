@@ -259,3 +259,17 @@ fn not_astm_and_empty_inputs() {
     assert!(matches!(err.kind(), CaptureErrorKind::NotAstm { .. }));
     assert!(err.to_string().contains("not ASTM"));
 }
+
+#[test]
+fn etx_text_without_l_ended_by_eot_is_delivered() {
+    // Each frame was ACKed and the sender ended properly: not truncated.
+    let bytes = join(&[&[ENQ], &last(1, H), &last(2, P), &[EOT]]);
+    assert_eq!(texts(&bytes), vec![join(&[H, P])]);
+    // The same ended by a new ENQ (no EOT) is an error.
+    let bytes = join(&[&[ENQ], &last(1, H), &last(2, P), &[ENQ]]);
+    let got = split(&bytes);
+    assert_eq!(
+        got[0].as_ref().unwrap_err().kind(),
+        &CaptureErrorKind::MissingTerminator { by: "ENQ" }
+    );
+}

@@ -685,3 +685,59 @@ fn contention_as_host_acks_instrument_and_backs_off() {
     host.handle_timeout(t0 + 22 * SECOND);
     assert_eq!(host.poll_transmit().unwrap(), vec![ENQ]);
 }
+
+#[test]
+fn etx_text_without_l_is_delivered_at_eot_without_held_ack() {
+    let t0 = Instant::now();
+    let mut host = Link::new(LinkConfig::default());
+    host.handle_input(t0, &[ENQ]);
+    let mut f = Vec::new();
+    encode_frame(FrameNumber::FIRST, b"H|\\^&\rP|1\r", FrameEnd::Last, &mut f);
+    host.handle_input(t0, &f);
+    assert_eq!(
+        host.poll_transmit().unwrap(),
+        vec![ACK, ACK],
+        "no L yet: ACKed at once"
+    );
+    host.handle_input(t0, &[EOT]);
+    let events: Vec<_> = std::iter::from_fn(|| host.poll_event()).collect();
+    let token = events
+        .into_iter()
+        .find_map(|e| match e {
+            LinkEvent::Message { token, text } => {
+                assert_eq!(text, b"H|\\^&\rP|1\r");
+                Some(token)
+            }
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        !host.commit(token, t0),
+        "already ACKed: commit sends nothing"
+    );
+    assert!(host.poll_transmit().is_none());
+}
+
+#[test]
+fn records_numbered_inside_one_frame_are_held_and_cleaned() {
+    // VITROS-style order: "2P", "3O", "4L" inside one frame.
+    let t0 = Instant::now();
+    let mut host = Link::new(LinkConfig::default());
+    host.handle_input(t0, &[ENQ]);
+    let mut f = Vec::new();
+    encode_frame(
+        FrameNumber::FIRST,
+        b"H|\\^&\r2P|1\r3O|1|SID\r4L|1|N\r",
+        FrameEnd::Last,
+        &mut f,
+    );
+    host.handle_input(t0, &f);
+    assert_eq!(host.poll_transmit().unwrap(), vec![ACK], "final ACK held");
+    let _ = host.poll_event();
+    let Some(LinkEvent::Message { token, text }) = host.poll_event() else {
+        panic!()
+    };
+    assert_eq!(text, b"H|\\^&\rP|1\rO|1|SID\rL|1|N\r");
+    assert!(host.commit(token, t0));
+    assert_eq!(host.poll_transmit().unwrap(), vec![ACK]);
+}

@@ -43,6 +43,80 @@ pub fn ends_with_terminator(text: &[u8]) -> bool {
     is_terminator_record(last_record(text))
 }
 
+/// A record line: a letter followed by a delimiter, or a letter alone (`L`).
+#[must_use]
+pub fn looks_like_record(line: &[u8]) -> bool {
+    match line {
+        [first] => first.is_ascii_alphabetic(),
+        [first, second, ..] => first.is_ascii_alphabetic() && !second.is_ascii_alphanumeric(),
+        _ => false,
+    }
+}
+
+/// `line` without a leading frame-number digit when it is `[0-7]` + record.
+#[must_use]
+pub fn strip_frame_digit(line: &[u8]) -> &[u8] {
+    match line.split_first() {
+        Some((d, rest)) if (b'0'..=b'7').contains(d) && looks_like_record(rest) => rest,
+        _ => line,
+    }
+}
+
+/// True if the first record of `text` is an H record.
+#[must_use]
+pub fn starts_with_header(text: &[u8]) -> bool {
+    let first = text.split(|&b| b == b'\r').next().unwrap_or_default();
+    is_header_record(first)
+}
+
+/// L as last record, also when written with a frame-number digit (`4L|1|N`).
+#[must_use]
+pub fn ends_with_terminator_lenient(text: &[u8]) -> bool {
+    let last = last_record(text);
+    is_terminator_record(last) || is_terminator_record(strip_frame_digit(last))
+}
+
+/// Removes frame-number digits that some senders write before every record
+/// after the first inside one frame (`H…<CR>2P…<CR>3O…<CR>4L…`), but only when
+/// every such record carries one, in sequence.
+#[must_use]
+pub fn normalize_digit_prefixes(text: Vec<u8>) -> Vec<u8> {
+    let records: Vec<&[u8]> = text
+        .split(|&b| b == b'\r')
+        .filter(|r| !r.is_empty())
+        .collect();
+    let Some((_, rest)) = records.split_first() else {
+        return text;
+    };
+    if rest.is_empty() {
+        return text;
+    }
+    let mut previous: Option<u8> = None;
+    for record in rest {
+        let Some(&digit) = record.first() else {
+            return text;
+        };
+        if strip_frame_digit(record).len() == record.len() {
+            return text;
+        }
+        if previous.is_some_and(|p| (p - b'0' + 1) % 8 != digit - b'0') {
+            return text;
+        }
+        previous = Some(digit);
+    }
+    let mut out = Vec::with_capacity(text.len());
+    for (i, record) in records.iter().enumerate() {
+        let record = if i == 0 {
+            record
+        } else {
+            strip_frame_digit(record)
+        };
+        out.extend_from_slice(record);
+        out.push(b'\r');
+    }
+    out
+}
+
 fn is_delimiter(b: u8) -> bool {
     !b.is_ascii_alphanumeric() && b != b'\r' && b != b'\n'
 }
@@ -64,5 +138,24 @@ mod tests {
         assert!(ends_with_terminator(b"H|\\^&\rL|1|N\r"));
         assert!(ends_with_terminator(b"L|1|N"));
         assert!(!ends_with_terminator(b"H|\\^&\rL|1|N\rP|1\r"));
+    }
+
+    #[test]
+    fn frame_digits_before_records_are_removed_only_in_sequence() {
+        let vitros = b"H|\\^&|||3600\r2P|1\r3O|1|SID\r4L|1|N\r".to_vec();
+        assert!(ends_with_terminator_lenient(&vitros));
+        assert!(!ends_with_terminator(&vitros));
+        assert_eq!(
+            normalize_digit_prefixes(vitros),
+            b"H|\\^&|||3600\rP|1\rO|1|SID\rL|1|N\r"
+        );
+        // Out of sequence, or not on every record: left alone.
+        let odd = b"H|\\^&\r2P|1\r5O|1\r".to_vec();
+        assert_eq!(normalize_digit_prefixes(odd.clone()), odd);
+        let mixed = b"H|\\^&\r2P|1\rO|1\r".to_vec();
+        assert_eq!(normalize_digit_prefixes(mixed.clone()), mixed);
+        // Wraps 7 -> 0.
+        let wrap = b"H|\\^&\r7P|1\r0L\r".to_vec();
+        assert_eq!(normalize_digit_prefixes(wrap), b"H|\\^&\rP|1\rL\r");
     }
 }

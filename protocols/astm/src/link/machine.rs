@@ -12,9 +12,9 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use super::boundary::{ends_with_terminator, is_header_record};
+use super::boundary::{ends_with_terminator_lenient, normalize_digit_prefixes, starts_with_header};
 use super::config::{LinkConfig, Role};
-use super::control::{ACK, CR, Control, ENQ, EOT, NAK};
+use super::control::{ACK, Control, ENQ, EOT, NAK};
 use super::decode::{Decoded, FrameDecoder};
 use super::encode::next_piece;
 use super::error::{FrameError, FrameErrorKind};
@@ -58,6 +58,8 @@ struct Incoming {
     previous: Option<u8>,
     /// Token id of the message whose final ACK is held.
     held: Option<u64>,
+    /// How the last accepted frame ended.
+    last_end: Option<FrameEnd>,
     repeated_enq: u32,
 }
 
@@ -284,16 +286,10 @@ impl Link {
             self.rx.text.extend_from_slice(frame.text);
             self.rx.previous = Some(number);
             self.rx.expected = frame.number.next().value();
+            self.rx.last_end = Some(frame.end);
             if frame.end == FrameEnd::Last && message_complete(&self.rx.text) {
-                let id = self.next_token;
-                self.next_token += 1;
+                let id = self.deliver();
                 self.rx.held = Some(id);
-                self.stats.messages_received += 1;
-                let text = self.rx.text.clone();
-                self.events.push_back(LinkEvent::Message {
-                    token: DeliveryToken { id },
-                    text,
-                });
             } else {
                 self.tx.push(ACK);
             }
@@ -331,7 +327,17 @@ impl Link {
             | (Phase::Receiving { .. }, Control::Ack | Control::Nak)
             | (Phase::Enquiring { .. }, Control::Eot) => {}
             (Phase::Receiving { .. }, Control::Eot) => {
-                self.end_receive(now, "EOT before the end of the message")
+                // Text that ended with an ETX frame was ACKed frame by frame:
+                // the sender counts it as delivered, so hand it over even
+                // without an L record (its commit then sends nothing).
+                if self.rx.held.is_none()
+                    && self.rx.last_end == Some(FrameEnd::Last)
+                    && !self.rx.text.is_empty()
+                {
+                    let _unheld = self.deliver();
+                    self.rx.text.clear();
+                }
+                self.end_receive(now, "EOT before the end of the message");
             }
             (Phase::Receiving { .. }, Control::Enq) => {
                 let fresh = self.rx.text.is_empty() && self.rx.previous.is_none();
@@ -398,9 +404,23 @@ impl Link {
         self.rx.expected = FrameNumber::FIRST.value();
         self.rx.previous = None;
         self.rx.held = None;
+        self.rx.last_end = None;
         self.rx.repeated_enq = 0;
         self.events
             .push_back(LinkEvent::Established(Direction::Receiving));
+    }
+
+    /// Emits the received text as a message; returns its token id.
+    fn deliver(&mut self) -> u64 {
+        let id = self.next_token;
+        self.next_token += 1;
+        self.stats.messages_received += 1;
+        let text = normalize_digit_prefixes(self.rx.text.clone());
+        self.events.push_back(LinkEvent::Message {
+            token: DeliveryToken { id },
+            text,
+        });
+        id
     }
 
     fn end_receive(&mut self, now: Instant, reason: &'static str) {
@@ -567,9 +587,8 @@ impl Link {
     }
 }
 
-/// A received message is complete at an ETX frame when its last record is L,
-/// or when the text is not an E1394 message at all (no H record first).
+/// A received message is complete at an ETX frame when its last record is L
+/// (also written `4L|…` by senders that number records), or when the text is not an E1394 message at all (no H record first).
 fn message_complete(text: &[u8]) -> bool {
-    let first = text.split(|&b| b == CR).next().unwrap_or_default();
-    ends_with_terminator(text) || !is_header_record(first)
+    ends_with_terminator_lenient(text) || !starts_with_header(text)
 }
