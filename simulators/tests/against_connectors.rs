@@ -210,3 +210,70 @@ async fn hl7_simulator_through_the_hl7_connector_loses_nothing() {
         );
     }
 }
+
+/// The ASTM simulator on the master side of a pseudo-terminal, the connector on the slave side
+/// (what `/dev/ttyUSB0` would give it): a serial line end to end, byte-by-byte writes included.
+#[tokio::test]
+async fn astm_simulator_over_a_pty_through_the_astm_connector() {
+    use labwire_connectors::transport::{BackoffConfig, Connection};
+    use std::sync::{Arc, Mutex};
+    let (master, slave) = tokio_serial::SerialStream::pair().unwrap();
+    let slave = Arc::new(Mutex::new(Some(slave)));
+    let transport = Transport::custom(
+        move || {
+            let slave = slave.lock().unwrap().take();
+            async move {
+                let slave = slave.ok_or("the pty was already handed out")?;
+                Ok(Connection::new(Box::new(slave), "pty"))
+            }
+        },
+        BackoffConfig {
+            initial: Duration::from_millis(20),
+            max: Duration::from_millis(200),
+            jitter: 0.2,
+        },
+    );
+    let ingest = MemoryIngest::new();
+    let mut ctx = ConnectorContext::new(
+        site(),
+        InstrumentId::new("c111-pty").unwrap(),
+        ingest.clone(),
+    );
+    ctx.config.idle_timeout = Some(Duration::from_secs(5));
+    tokio::spawn(run(
+        AstmConnector::new(AstmConfig::default()),
+        transport,
+        ctx,
+    ));
+    let mut p = Profile::load("cobas-c111").unwrap();
+    p.timers.ack_timeout_ms = 2_000;
+    let ledger = Ledger::new();
+    let at = |message, kind| ScriptedFault { message, kind };
+    let mut sim = AstmInstrument::new(
+        site(),
+        InstrumentId::new("c111-pty").unwrap(),
+        p.clone(),
+        Endpoint::Stream(Some(Box::new(master))),
+        FaultPlan::scripted(vec![
+            at(1, FaultKind::ByteByByte),
+            at(2, FaultKind::BadChecksum),
+        ]),
+        ledger.clone(),
+        1,
+    );
+    for msg in &work(&p, 4) {
+        assert!(sim.send(msg).await.unwrap());
+    }
+    let report = settle(&ingest, &ledger).await;
+    assert_eq!(
+        (
+            report.sent,
+            report.delivered,
+            report.lost,
+            report.duplicates,
+            report.id_mismatch
+        ),
+        (4, 4, 0, 0, 0),
+        "{report:?}"
+    );
+}

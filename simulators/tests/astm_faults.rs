@@ -432,3 +432,58 @@ async fn replaying_record_text_frames_it_per_the_profile() {
     assert!(outcome.frames_sent > 1, "record per frame");
     assert_eq!(log.lock().unwrap().messages.len(), 1);
 }
+
+#[tokio::test]
+async fn runner_drives_several_instruments_into_one_ledger() {
+    use labwire_sim::runner::{Progress, RunConfig, Target, run as run_sims};
+    let (addr, log) = host().await;
+    let ledger = Ledger::new();
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let s2 = sent.clone();
+    let cfg = RunConfig {
+        site: SiteId::new("site-a").unwrap(),
+        instrument_prefix: "Cobas C111".into(),
+        instruments: 3,
+        profile: fast_profile("cobas-c111"),
+        target: Target::Connect(addr),
+        seed: 4,
+        rate: 50.0,
+        count: Some(4),
+        duration: None,
+        faults: FaultPlan::none(),
+        canary: None,
+        start: Some("2026-11-26T08:00:00".parse().unwrap()),
+    };
+    run_sims(
+        cfg,
+        ledger.clone(),
+        Arc::new(move |p| {
+            if let Progress::Sent {
+                instrument, acked, ..
+            } = p
+            {
+                s2.lock().unwrap().push((instrument.to_string(), acked));
+            }
+        }),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let entries = ledger.entries();
+    assert_eq!((entries.len(), ledger.acked()), (12, 12));
+    let mut ids: Vec<_> = entries.iter().flat_map(|e| e.event_ids.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 12, "every message has its own event id");
+    let names: std::collections::BTreeSet<_> = sent
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(i, _)| i.clone())
+        .collect();
+    assert_eq!(
+        names.into_iter().collect::<Vec<_>>(),
+        ["cobas-c111-1", "cobas-c111-2", "cobas-c111-3"]
+    );
+    assert_eq!(log.lock().unwrap().messages.len(), 12);
+}
