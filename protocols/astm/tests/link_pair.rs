@@ -741,3 +741,24 @@ fn records_numbered_inside_one_frame_are_held_and_cleaned() {
     assert!(host.commit(token, t0));
     assert_eq!(host.poll_transmit().unwrap(), vec![ACK]);
 }
+
+#[test]
+fn lf_terminated_records_complete_the_message_and_hold_the_ack() {
+    // ortho VISION style: records end with LF inside the frame text.
+    let mut p = Pair::new(LinkConfig::new(Role::Host), small_frames(40));
+    p.auto_commit = false;
+    let msg = b"H|\\^&|||OCD^VISION\nP|1|PID\nO|1|SID||ABO-D\nR|1|ABO|A\nL\n".to_vec();
+    let id = p.inst.send_message(msg.clone(), p.now).unwrap();
+    p.run(SECOND);
+    assert_eq!(p.received, vec![msg]);
+    let frames = p.sent_frames(Side::Instrument).len();
+    assert_eq!(
+        p.count(Side::Host, ACK),
+        frames,
+        "ENQ + all frames but the last"
+    );
+    let token = p.held.pop().unwrap();
+    assert!(p.host.commit(token, p.now));
+    p.run(SECOND);
+    assert!(p.inst_events.contains(&LinkEvent::Sent(id)));
+}

@@ -4,7 +4,7 @@
 //! record. The link layer and the capture splitter only need to recognise
 //! those two record types; everything else is the record parser's job.
 
-use memchr::memrchr;
+use memchr::memrchr2;
 
 /// True if `record` (without its CR) is an H record: `H` or `h` followed by a
 /// delimiter (any byte that is not a letter, digit, CR or LF).
@@ -27,12 +27,19 @@ pub fn is_terminator_record(record: &[u8]) -> bool {
     }
 }
 
-/// The last record of `text`, without its terminating CR (if any).
+/// The last record of `text`, without its terminator. Records may end with
+/// CR (the standard), LF or CRLF (ortho VISION and others frame LF-terminated
+/// records), so trailing CR/LF bytes are dropped and the record starts after
+/// the last CR or LF before them.
 #[must_use]
 pub fn last_record(text: &[u8]) -> &[u8] {
-    let body = text.strip_suffix(b"\r").unwrap_or(text);
-    match memrchr(b'\r', body) {
-        Some(cr) => body.get(cr + 1..).unwrap_or_default(),
+    let end = text
+        .iter()
+        .rposition(|&b| b != b'\r' && b != b'\n')
+        .map_or(0, |i| i + 1);
+    let body = text.get(..end).unwrap_or_default();
+    match memrchr2(b'\r', b'\n', body) {
+        Some(at) => body.get(at + 1..).unwrap_or_default(),
         None => body,
     }
 }
@@ -62,10 +69,13 @@ pub fn strip_frame_digit(line: &[u8]) -> &[u8] {
     }
 }
 
-/// True if the first record of `text` is an H record.
+/// True if the first record of `text` is an H record (CR or LF terminated).
 #[must_use]
 pub fn starts_with_header(text: &[u8]) -> bool {
-    let first = text.split(|&b| b == b'\r').next().unwrap_or_default();
+    let first = text
+        .split(|&b| b == b'\r' || b == b'\n')
+        .next()
+        .unwrap_or_default();
     is_header_record(first)
 }
 
@@ -138,6 +148,12 @@ mod tests {
         assert!(ends_with_terminator(b"H|\\^&\rL|1|N\r"));
         assert!(ends_with_terminator(b"L|1|N"));
         assert!(!ends_with_terminator(b"H|\\^&\rL|1|N\rP|1\r"));
+        // LF and CRLF terminated records, and doubled terminators.
+        assert!(ends_with_terminator(b"H|\\^&\nP|1\nL|1|N\n"));
+        assert!(ends_with_terminator(b"H|\\^&\r\nL\r\n\r\n"));
+        assert!(!ends_with_terminator(b"H|\\^&\nL|1|N\nP|1\n"));
+        assert!(!ends_with_terminator(b"\r\n"));
+        assert!(starts_with_header(b"H|\\^&\nL\n"));
     }
 
     #[test]
