@@ -418,3 +418,31 @@ password_file = "/run/secrets/nats-password"
         "nats.token_file given together with nats.token (line 3)",
     );
 }
+
+#[test]
+fn several_mistakes_in_one_instrument_are_all_reported() {
+    let text = r#"site = "site-a"
+[[instrument]]
+id = "c311"
+protocl = "astm"
+listen = "0.0.0.0:5001"
+charset = "latin9"
+baudrate = 9600
+[instrument.astm]
+sender_timer = 15
+[nats]
+urll = "nats://x:4222"
+ping_interval = "fast"
+"#;
+    let errs = errors(text);
+    assert_eq!(lines(text), [4, 6, 7, 9, 11, 12], "{errs:#?}");
+    assert!(errs[0].2.contains("unknown field `protocl`"));
+    assert!(errs[1].2.contains("latin9"));
+    assert!(errs[2].2.contains("unknown field `baudrate`"));
+    assert!(errs[4].2.contains("unknown field `urll`"));
+    assert!(
+        errs[5].2.contains("unknown unit") || errs[5].2.contains("fast"),
+        "{}",
+        errs[5].2
+    );
+}

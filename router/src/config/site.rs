@@ -20,17 +20,49 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 /// within it, so the ingest deadline has to be shorter.
 const ASTM_INSTRUMENT_SENDER_TIMER: Duration = Duration::from_secs(15);
 
-/// Deserialises one spanned TOML value, recording the error (with its span) on failure.
+/// Deserialises one spanned TOML value, recording every error (with its span) on failure.
+///
+/// serde stops at the first problem in a table, so after an error the key it points at is
+/// taken out and the table deserialised again, until it succeeds or the error cannot be tied
+/// to a key: an instrument with a misspelt key and a wrong type reports both. A table that
+/// needed this returns `None` (its remaining values are not checked further, which would only
+/// add follow-on errors about the keys taken out).
 fn section<'i, T: Deserialize<'i>>(
     c: &mut Collector<'_>,
     value: Spanned<DeValue<'i>>,
 ) -> Option<T> {
     let span = value.span();
-    match T::deserialize(ValueDeserializer::from(value)) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            c.toml(&e, span);
-            None
+    let mut value = value;
+    let mut failed = false;
+    loop {
+        let e = match T::deserialize(ValueDeserializer::from(value.clone())) {
+            Ok(v) => return (!failed).then_some(v),
+            Err(e) => e,
+        };
+        c.toml(&e, span.clone());
+        failed = true;
+        let (Some(at), DeValue::Table(table)) = (e.span(), value.get_mut()) else {
+            return None;
+        };
+        // The key whose key or value holds the error; else (a table opened by its own
+        // `[header]` spans only the header) the nearest key before the error.
+        let inside =
+            |r: std::ops::Range<usize>| r.start <= at.start && at.start < r.end.max(r.start + 1);
+        let key = table
+            .iter()
+            .find(|(k, v)| inside(k.span()) || inside(v.span()))
+            .or_else(|| {
+                table
+                    .iter()
+                    .filter(|(k, _)| k.span().start <= at.start)
+                    .max_by_key(|(k, _)| k.span().start)
+            })
+            .map(|(k, _)| k.get_ref().to_string());
+        match key {
+            Some(k) => {
+                table.remove(k.as_str());
+            }
+            None => return None,
         }
     }
 }
