@@ -97,7 +97,7 @@ impl Ingest {
     /// larger than the server accepts).
     pub async fn submit(&self, events: Vec<Event>) -> Result<Receipt, IngestError> {
         let started = Instant::now();
-        let pending = encode_all(&events)?;
+        let pending = encode_all(&events, self.inner.bus.client().max_payload())?;
         let mut receipt = Receipt {
             events: pending.len(),
             published: 0,
@@ -171,7 +171,13 @@ impl Ingest {
     }
 }
 
-fn encode_all(events: &[Event]) -> Result<Vec<PendingEvent>, IngestError> {
+/// Bytes of the `Nats-Msg-Id` header block besides the id itself
+/// (`NATS/1.0\r\nNats-Msg-Id: …\r\n\r\n`).
+const HEADER_OVERHEAD: usize = 32;
+
+/// Encodes every event, refusing queries and events the server could never accept (larger than
+/// its `max_payload`): those must not reach the spool, where they would block the drain.
+fn encode_all(events: &[Event], max_payload: usize) -> Result<Vec<PendingEvent>, IngestError> {
     events
         .iter()
         .map(|ev| {
@@ -181,8 +187,12 @@ fn encode_all(events: &[Event]) -> Result<Vec<PendingEvent>, IngestError> {
                 });
             }
             let payload = crate::bus::encode(ev).map_err(IngestError::Rejected)?;
+            let subject = ev.subject();
+            if payload.len() + ev.id.as_str().len() + HEADER_OVERHEAD > max_payload {
+                return Err(IngestError::Rejected(BusError::TooLarge { subject }));
+            }
             Ok(PendingEvent {
-                subject: ev.subject(),
+                subject,
                 id: ev.id.to_string(),
                 payload,
             })

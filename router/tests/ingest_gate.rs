@@ -232,3 +232,29 @@ async fn a_hung_server_gives_receipts_within_the_ack_deadline_and_late_acks_are_
     assert_eq!(ids, expected);
     assert!(router.stats().snapshot().deduplicated >= 1);
 }
+
+#[tokio::test]
+async fn an_event_larger_than_the_server_accepts_is_rejected_not_spooled() {
+    let mut nats = NatsServer::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let router = ready_router(&nats.url(), dir.path()).await;
+    let huge = result_event("cobas-1", 1, 2 * 1024 * 1024);
+    for bus_up in [true, false] {
+        if !bus_up {
+            nats.kill();
+        }
+        let err = router
+            .ingest()
+            .submit(vec![huge.clone()])
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), IngestErrorKind::Rejected, "{err}");
+        assert!(router.spool().is_empty());
+    }
+    // A normal event still goes through (to the spool, the bus being down).
+    let ok = router
+        .ingest()
+        .submit(vec![result_event("cobas-1", 2, 10)])
+        .await;
+    assert_eq!(ok.unwrap().spooled(), 1);
+}
