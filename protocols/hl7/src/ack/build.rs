@@ -43,18 +43,10 @@ pub enum AckBuildError {
     NoHeader,
 }
 
-/// Delimiters for a reply: the inbound ones, with `\` added when the sender left out the escape
-/// character (so that values can be escaped).
+/// Delimiters for a reply: the inbound ones, completed with defaults for the characters the sender
+/// left out (so that values can be escaped), see [`Delimiters::completed`].
 pub(crate) fn reply_delimiters(inbound: &Message<'_>) -> Delimiters {
-    let mut d = inbound.delimiters();
-    if d.escape.is_none() {
-        if d.is_special(b'\\') {
-            d = Delimiters::default();
-        } else {
-            d.escape = Some(b'\\');
-        }
-    }
-    d
+    inbound.delimiters().completed()
 }
 
 fn raw<'m>(seg: &Segment<'m>, n: usize) -> &'m [u8] {

@@ -101,6 +101,37 @@ impl Delimiters {
         v
     }
 
+    /// The same delimiters with the missing ones (repetition, escape, subcomponent) filled with
+    /// the defaults `~`, `\`, `&`; the full default set when a default is already taken. Used
+    /// for replies, which must be able to escape values.
+    pub fn completed(self) -> Self {
+        let mut d = self;
+        let mut fill = |slot: &mut Option<u8>, default: u8, d_now: &Self| -> bool {
+            if slot.is_some() {
+                return true;
+            }
+            if d_now.is_special(default) {
+                return false;
+            }
+            *slot = Some(default);
+            true
+        };
+        let mut rep = (d.repetition != 0).then_some(d.repetition);
+        let ok = fill(&mut rep, b'~', &d);
+        d.repetition = rep.unwrap_or(b'~');
+        let mut esc = d.escape;
+        let ok = ok && fill(&mut esc, b'\\', &d);
+        d.escape = esc;
+        let mut sub = d.subcomponent;
+        let ok = ok && fill(&mut sub, b'&', &d);
+        d.subcomponent = sub;
+        if ok && Some(d.repetition) != d.escape {
+            d
+        } else {
+            Self::default()
+        }
+    }
+
     /// True when `b` is one of this message's delimiter or escape characters.
     pub fn is_special(&self, b: u8) -> bool {
         b == self.field
@@ -132,6 +163,24 @@ mod tests {
         assert_eq!(d.escape, None);
         assert_eq!(d.subcomponent, Some(b'&'));
         assert_eq!(d.encoding_characters(), b"^~&");
+    }
+
+    #[test]
+    fn completed_fills_missing_characters() {
+        let d = Delimiters::from_header(b'|', b"^~&", 4)
+            .unwrap()
+            .completed();
+        assert_eq!(d, Delimiters::default());
+        let d = Delimiters::from_header(b'|', b"^", 4).unwrap().completed();
+        assert_eq!(d.encoding_characters(), b"^~\\&");
+        let d = Delimiters::from_header(b'|', b"~", 4).unwrap().completed();
+        assert_eq!(
+            d,
+            Delimiters::default(),
+            "~ is taken by the component separator"
+        );
+        let d = Delimiters::from_header(b'#', b"$%*!", 4).unwrap();
+        assert_eq!(d.completed(), d);
     }
 
     #[test]

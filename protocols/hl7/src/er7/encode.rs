@@ -6,9 +6,9 @@ use super::{Delimiters, escape_into};
 /// A message that cannot be written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EncodeError {
-    /// The delimiters have no escape character, so values cannot be escaped.
-    #[error("the delimiters have no escape character; values could not be escaped")]
-    NoEscapeCharacter,
+    /// The delimiters lack an escape or repetition character, so values cannot be escaped.
+    #[error("the delimiters lack an escape or repetition character; use Delimiters::completed")]
+    IncompleteDelimiters,
     /// A segment name is not 3 uppercase letters or digits.
     #[error("segment name {0:?} is not 3 uppercase letters or digits")]
     BadSegmentName(String),
@@ -125,10 +125,11 @@ pub struct MessageBuilder {
 }
 
 impl MessageBuilder {
-    /// A message with an empty MSH, written with `delims` (which need an escape character).
+    /// A message with an empty MSH, written with `delims` (which need escape and repetition
+    /// characters).
     pub fn new(delims: Delimiters) -> Result<Self, EncodeError> {
-        if delims.escape.is_none() {
-            return Err(EncodeError::NoEscapeCharacter);
+        if delims.escape.is_none() || delims.repetition == 0 {
+            return Err(EncodeError::IncompleteDelimiters);
         }
         Ok(Self {
             delims,
