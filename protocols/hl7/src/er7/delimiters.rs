@@ -106,7 +106,7 @@ impl Delimiters {
     /// for replies, which must be able to escape values.
     pub fn completed(self) -> Self {
         let mut d = self;
-        let mut fill = |slot: &mut Option<u8>, default: u8, d_now: &Self| -> bool {
+        let fill = |slot: &mut Option<u8>, default: u8, d_now: &Self| -> bool {
             if slot.is_some() {
                 return true;
             }
