@@ -46,6 +46,22 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
+/// Loads a site config for `run` and `tail`: on failure every error is printed on stderr
+/// (`FILE:LINE:COL: message`) and the exit code for bad input (2) is returned.
+pub(crate) fn load_or_report(path: &std::path::Path) -> Result<SiteConfig, ExitCode> {
+    SiteConfig::load(path).map_err(|err| {
+        match err {
+            LoadError::Invalid(errors) => {
+                for e in &errors {
+                    eprintln!("{e}");
+                }
+            }
+            other => eprintln!("{other}"),
+        }
+        ExitCode::from(2)
+    })
+}
+
 /// The text printed for a valid configuration.
 fn summary(name: &str, c: &SiteConfig, quiet: bool) -> String {
     let n = c.instruments.len();

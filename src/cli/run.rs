@@ -7,7 +7,7 @@
 //! connectors are not built into this binary yet: each enabled instrument is reported in the
 //! log as not served.
 
-use labwire_router::config::{LoadError, LogLevel, SiteConfig};
+use labwire_router::config::{LogLevel, SiteConfig};
 use labwire_router::health::{HealthEndpoint, Readiness};
 use labwire_router::metrics::{Metrics, MetricsWriter};
 use labwire_router::{Router, logging};
@@ -69,18 +69,9 @@ enum RunError {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> ExitCode {
-    let mut config = match SiteConfig::load(&args.config) {
+    let mut config = match super::check_config::load_or_report(&args.config) {
         Ok(c) => c,
-        Err(LoadError::Invalid(errors)) => {
-            for e in &errors {
-                eprintln!("{e}");
-            }
-            return ExitCode::from(2);
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     if args.log_json {
         config.logging.json = true;

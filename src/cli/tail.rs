@@ -6,7 +6,6 @@
 //! `--count` lines, 1 when the bus cannot be reached, 2 for a bad config file.
 
 use labwire_router::bus::BusOptions;
-use labwire_router::config::{LoadError, SiteConfig};
 use labwire_router::tail::{self, DEFAULT_DEDUPE_WINDOW, DEFAULT_SUBJECT, Tail};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,24 +41,15 @@ pub struct Args {
 /// Runs the subcommand.
 pub fn run(args: Args) -> ExitCode {
     let bus = match &args.config {
-        Some(path) => match SiteConfig::load(path) {
+        Some(path) => match super::check_config::load_or_report(path) {
             Ok(config) => match config.bus_options() {
                 Ok(bus) => bus,
                 Err(e) => {
                     eprintln!("labwire tail: {e}");
-                    return ExitCode::from(2);
+                    return ExitCode::from(1);
                 }
             },
-            Err(LoadError::Invalid(errors)) => {
-                for e in &errors {
-                    eprintln!("{e}");
-                }
-                return ExitCode::from(2);
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                return ExitCode::from(2);
-            }
+            Err(code) => return code,
         },
         None => BusOptions::new(args.nats_url.clone()),
     };

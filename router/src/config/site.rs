@@ -321,9 +321,28 @@ fn deadline_fits_astm(
     }
 }
 
-fn secret(value: Spanned<String>, wrap: impl FnOnce(String) -> Secret) -> Spanned<Secret> {
-    let span = value.span();
-    Spanned::new(span, wrap(value.into_inner()))
+/// A secret given as `KEY = "value"` or `KEY_file = "path"`; both is an error.
+fn inline_or_file(
+    c: &mut Collector<'_>,
+    inline: Option<Spanned<String>>,
+    file: Option<Spanned<String>>,
+    key: &str,
+) -> Option<Spanned<Secret>> {
+    if let (Some(i), Some(f)) = (&inline, &file) {
+        let (line, _) = super::error::line_column(c.text(), i.span().start);
+        c.at(
+            f.span(),
+            format!("{key}_file given together with {key} (line {line}); use one"),
+        );
+    }
+    match (inline, file) {
+        (Some(v), _) => Some(Spanned::new(v.span(), Secret::Inline(v.into_inner()))),
+        (None, Some(f)) => Some(Spanned::new(
+            f.span(),
+            Secret::File(PathBuf::from(f.into_inner())),
+        )),
+        (None, None) => None,
+    }
 }
 
 fn nats(c: &mut Collector<'_>, n: RawNats) -> Option<NatsConfig> {
@@ -358,20 +377,7 @@ fn nats(c: &mut Collector<'_>, n: RawNats) -> Option<NatsConfig> {
         methods.push(("nkey_seed_file", f.span()));
         auth = NatsAuth::NkeySeedFile(PathBuf::from(f.into_inner()));
     }
-    if let (Some(p), Some(f)) = (&n.password, &n.password_file) {
-        c.at(
-            f.span(),
-            format!(
-                "nats.password_file given together with nats.password (line {}); use one",
-                super::error::line_column(c.text(), p.span().start).0
-            ),
-        );
-    }
-    let password = match (n.password, n.password_file) {
-        (Some(p), _) => Some(secret(p, Secret::Inline)),
-        (None, Some(f)) => Some(secret(f, |f| Secret::File(PathBuf::from(f)))),
-        (None, None) => None,
-    };
+    let password = inline_or_file(c, n.password, n.password_file, "nats.password");
     match (n.user, password) {
         (Some(u), Some(p)) => {
             methods.push(("user/password", u.span()));
@@ -387,20 +393,7 @@ fn nats(c: &mut Collector<'_>, n: RawNats) -> Option<NatsConfig> {
         (None, Some(p)) => c.at(p.span(), "a NATS password is set but nats.user is not"),
         (None, None) => {}
     }
-    if let (Some(t), Some(f)) = (&n.token, &n.token_file) {
-        c.at(
-            f.span(),
-            format!(
-                "nats.token_file given together with nats.token (line {}); use one",
-                super::error::line_column(c.text(), t.span().start).0
-            ),
-        );
-    }
-    let token = match (n.token, n.token_file) {
-        (Some(t), _) => Some(secret(t, Secret::Inline)),
-        (None, Some(f)) => Some(secret(f, |f| Secret::File(PathBuf::from(f)))),
-        (None, None) => None,
-    };
+    let token = inline_or_file(c, n.token, n.token_file, "nats.token");
     if let Some(t) = token {
         methods.push(("token", t.span()));
         auth = NatsAuth::Token(t.into_inner());
