@@ -108,7 +108,6 @@ pub fn run(args: Args) -> ExitCode {
         }
         Err(e) => {
             tracing::error!(error = %e, "labwire stopped with an error");
-            eprintln!("labwire run: {e}");
             ExitCode::from(1)
         }
     }

@@ -15,8 +15,8 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Subject to follow, with NATS wildcards (`lab.site-a.*.result`, `lab.*.*.qc`).
-    #[arg(default_value = DEFAULT_SUBJECT)]
-    pub subject: String,
+    /// Default: `lab.>`, or `lab.<site>.>` with `--config`.
+    pub subject: Option<String>,
     /// NATS server URL.
     #[arg(
         long,
@@ -40,10 +40,19 @@ pub struct Args {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> ExitCode {
+    let mut subject = args
+        .subject
+        .clone()
+        .unwrap_or_else(|| DEFAULT_SUBJECT.to_owned());
     let bus = match &args.config {
         Some(path) => match super::check_config::load_or_report(path) {
             Ok(config) => match config.bus_options() {
-                Ok(bus) => bus,
+                Ok(bus) => {
+                    if args.subject.is_none() {
+                        subject = format!("lab.{}.>", config.site);
+                    }
+                    bus
+                }
                 Err(e) => {
                     eprintln!("labwire tail: {e}");
                     return ExitCode::from(1);
@@ -63,10 +72,10 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(follow(args, bus))
+    runtime.block_on(follow(args, subject, bus))
 }
 
-async fn follow(args: Args, bus: BusOptions) -> ExitCode {
+async fn follow(args: Args, subject: String, bus: BusOptions) -> ExitCode {
     let client = match tail::connect(&bus).await {
         Ok(c) => c,
         Err(e) => {
@@ -80,7 +89,7 @@ async fn follow(args: Args, bus: BusOptions) -> ExitCode {
         let _ = tokio::signal::ctrl_c().await;
         on_signal.cancel();
     });
-    let sub = match tail::subscribe(&client, &args.subject).await {
+    let sub = match tail::subscribe(&client, &subject).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("labwire tail: {e}");
