@@ -5,7 +5,8 @@
 //!   sees every publish, so a retransmission that JetStream de-duplicated still shows here as a
 //!   duplicate; that is what an app with a core subscription would see.
 //! - [`read_stream`]: every message stored in the JetStream stream (`LAB`), read by sequence
-//!   after the run; duplicates here mean the bus really stored an event twice.
+//!   after the run and matched with [`reconcile_stored`] (queries are not stored); duplicates
+//!   here mean the bus really stored an event twice.
 //!
 //! [`reconcile`] matches bus events to ledger entries by event id (see [`crate::ledger`] for the
 //! correlation rule) and computes the [`Report`]: `sent` counts messages the host acknowledged,
@@ -254,6 +255,18 @@ pub fn percentile(values: &mut [f64], p: f64) -> f64 {
 
 fn ms(from: jiff::Timestamp, to: jiff::Timestamp) -> f64 {
     to.duration_since(from).as_secs_f64() * 1000.0
+}
+
+/// [`reconcile`] for events read from the JetStream stream: host queries are request/reply on
+/// `lab.<site>.<instrument>.query` and never stored in the stream (shared conventions §2), so
+/// query messages are left out of the count (check them with a core subscription).
+pub fn reconcile_stored(ledger: &[LedgerEntry], seen: &[Seen]) -> Report {
+    let stored: Vec<LedgerEntry> = ledger
+        .iter()
+        .filter(|e| e.kind != labwire_event::EventKind::Query)
+        .cloned()
+        .collect();
+    reconcile(&stored, seen)
 }
 
 /// Matches bus events to the ledger and computes the report.

@@ -295,7 +295,7 @@ async fn run_async(args: Args) -> ExitCode {
         (None, Some(stream)) => {
             tokio::time::sleep(Duration::from_millis(500)).await;
             match verify::read_stream(&client, stream, &site).await {
-                Ok(seen) => verify::reconcile(&entries, &seen),
+                Ok(seen) => verify::reconcile_stored(&entries, &seen),
                 Err(e) => {
                     eprintln!("labwire sim: {e}");
                     return ExitCode::FAILURE;
