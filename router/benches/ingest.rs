@@ -14,7 +14,8 @@
 //! receipt or ack before its next event, as a link does):
 //! 1. raw: `send_publish` with `Nats-Msg-Id` + await the PublishAck, full speed;
 //! 2. gate: `Ingest::submit`, full speed;
-//! 3. gate at half the throughput of (2), paced: the gate latency an instrument sees;
+//! 3. gate at half the throughput of (2), paced: the gate latency an instrument sees; and at
+//!    1 000 events/s (a busy lab);
 //! 4. gate with the server killed: every event goes to the SQLite spool (fsync per commit),
 //!    then the server is restarted and the drain time measured.
 //!
@@ -260,6 +261,18 @@ async fn bench(secs: Duration) {
     )
     .await;
     outcomes.push(paced);
+    purge(&url).await;
+
+    // 3b. The gate at a lab's pace: 1 000 events/s in total.
+    let light = run(
+        "gate submit (1000/s, paced)",
+        &url,
+        secs,
+        Some(Duration::from_secs_f64(PRODUCERS as f64 / 1000.0)),
+        gate_step(&ingest, "light", Expect::Any),
+    )
+    .await;
+    outcomes.push(light);
     purge(&url).await;
 
     // 4. Bus down: everything to the spool; then restart and drain.
