@@ -66,7 +66,6 @@ pub struct Wire {
     io: Box<dyn Io>,
     /// Write one byte per write call (and flush each).
     pub byte_by_byte: bool,
-    buf: Vec<u8>,
 }
 
 impl Wire {
@@ -75,7 +74,6 @@ impl Wire {
         Self {
             io,
             byte_by_byte: false,
-            buf: Vec::new(),
         }
     }
 
@@ -102,9 +100,6 @@ impl Wire {
 
     /// Reads one byte within `wait`; `Ok(None)` on timeout, an error on EOF.
     pub async fn read_byte(&mut self, wait: Duration) -> std::io::Result<Option<u8>> {
-        if !self.buf.is_empty() {
-            return Ok(Some(self.buf.remove(0)));
-        }
         let mut one = [0u8; 1];
         match tokio::time::timeout(wait, self.io.read(&mut one)).await {
             Err(_) => Ok(None),
@@ -119,10 +114,6 @@ impl Wire {
 
     /// Reads whatever arrives within `wait` (at most `max` bytes); empty on timeout.
     pub async fn read_some(&mut self, wait: Duration, max: usize) -> std::io::Result<Vec<u8>> {
-        if !self.buf.is_empty() {
-            let n = self.buf.len().min(max);
-            return Ok(self.buf.drain(..n).collect());
-        }
         let mut chunk = vec![0u8; max.clamp(1, 64 * 1024)];
         match tokio::time::timeout(wait, self.io.read(&mut chunk)).await {
             Err(_) => Ok(Vec::new()),

@@ -62,9 +62,12 @@ pub struct Args {
     /// Site id labwire runs as (for the expected event ids).
     #[arg(long, default_value = "site-a")]
     pub site: String,
-    /// Seed for traffic and random faults: the same seed sends the same messages.
+    /// Seed for traffic and random faults: the same seed and --start send the same messages.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Timestamp of the first work item (`2026-11-26T08:00:00`); default: now (UTC).
+    #[arg(long, value_name = "DATETIME")]
+    pub start: Option<jiff::civil::DateTime>,
     /// Messages per second per instrument (0: next message as soon as the last is acknowledged).
     #[arg(long, default_value_t = 1.0)]
     pub rate: f64,
@@ -348,7 +351,7 @@ async fn simulate(
         duration: args.duration,
         faults,
         canary: args.canary.clone(),
-        start: None,
+        start: args.start,
     };
     let sent = Arc::new(AtomicU64::new(0));
     let acked = Arc::new(AtomicU64::new(0));
