@@ -261,4 +261,26 @@ mod tests {
         ids.dedup();
         assert_eq!(ids.len(), 50);
     }
+
+    #[tokio::test]
+    async fn a_second_spool_on_the_same_file_is_refused_while_the_first_is_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = open(&dir, 10, 1 << 20).await;
+        first.push(&[ev(1, 1)], Headroom::Data).await.unwrap();
+        let mut o = SpoolOptions::new(dir.path().join("spool.db"));
+        o.busy_timeout = std::time::Duration::from_millis(200);
+        let second = Spool::open(o.clone(), Arc::new(RouterStats::default())).await;
+        assert!(second.is_err(), "two writers on one spool file");
+        drop(first);
+        // Once the first is gone (its writer task ends), the file opens again.
+        let mut reopened = None;
+        for _ in 0..50 {
+            if let Ok(s) = Spool::open(o.clone(), Arc::new(RouterStats::default())).await {
+                reopened = Some(s);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(reopened.expect("spool not released").depth(), 1);
+    }
 }

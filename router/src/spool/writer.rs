@@ -6,7 +6,9 @@ use super::{SpoolOptions, SpooledEvent};
 use crate::error::SpoolError;
 use crate::stats::RouterStats;
 use bytes::Bytes;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteLockingMode, SqliteSynchronous,
+};
 use sqlx::{ConnectOptions, Connection, Row};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -68,6 +70,9 @@ impl Writer {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
+            // One router per spool file: a second process (say, two pods on one volume) would
+            // replay the same rows and keep wrong counts. The lock goes with the process.
+            .locking_mode(SqliteLockingMode::Exclusive)
             .busy_timeout(opts.busy_timeout)
             .connect()
             .await
