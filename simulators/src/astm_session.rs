@@ -109,16 +109,7 @@ impl AstmInstrument {
     /// Sends one message (with the faults the plan picks for it), records it in the ledger and,
     /// for a host query, waits for the host's answer. Returns whether the host acknowledged it.
     pub async fn send(&mut self, msg: &SimMessage) -> Result<bool, SimError> {
-        let faults = self.base.plan.faults_for(self.base.seq);
-        let index = self.base.record(msg, &faults);
-        let mut pending = Pending(faults);
-        if pending.take(FaultKind::ReconnectStorm) {
-            let n = self.base.plan.storm_connections;
-            self.base.reconnect_storm(n).await?;
-        }
-        if pending.take(FaultKind::HalfOpen) {
-            self.base.half_open().await?;
-        }
+        let (index, mut pending) = self.base.begin(msg).await?;
         let mut acked = None;
         for attempt in 1..=MAX_MESSAGE_ATTEMPTS {
             self.base.ledger.update(index, |e| e.attempts = attempt);

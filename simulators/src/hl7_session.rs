@@ -83,16 +83,7 @@ impl Hl7Instrument {
     /// Sends one message with the faults the plan picks for it and records it in the ledger.
     /// Returns whether the host accepted it.
     pub async fn send(&mut self, msg: &SimMessage) -> Result<bool, SimError> {
-        let faults = self.base.plan.faults_for(self.base.seq);
-        let index = self.base.record(msg, &faults);
-        let mut pending = Pending(faults);
-        if pending.take(FaultKind::ReconnectStorm) {
-            let n = self.base.plan.storm_connections;
-            self.base.reconnect_storm(n).await?;
-        }
-        if pending.take(FaultKind::HalfOpen) {
-            self.base.half_open().await?;
-        }
+        let (index, mut pending) = self.base.begin(msg).await?;
         let mut framed = Vec::with_capacity(msg.bytes.len() + 3);
         frame(&msg.bytes, &mut framed);
         let mut outcome = None;

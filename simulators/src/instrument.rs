@@ -137,6 +137,23 @@ impl Base {
         Ok(())
     }
 
+    /// Starts a message: picks its faults, records it in the ledger and applies the faults that
+    /// come before any byte of it (reconnect storm, half-open). Returns the ledger index and the
+    /// faults still to apply.
+    pub(crate) async fn begin(&mut self, msg: &SimMessage) -> Result<(usize, Pending), SimError> {
+        let faults = self.plan.faults_for(self.seq);
+        let index = self.record(msg, &faults);
+        let mut pending = Pending(faults);
+        if pending.take(FaultKind::ReconnectStorm) {
+            let n = self.plan.storm_connections;
+            self.reconnect_storm(n).await?;
+        }
+        if pending.take(FaultKind::HalfOpen) {
+            self.half_open().await?;
+        }
+        Ok((index, pending))
+    }
+
     pub(crate) fn record(&mut self, msg: &SimMessage, faults: &[FaultKind]) -> usize {
         let seq = self.seq;
         self.seq += 1;
