@@ -360,9 +360,16 @@ impl Profile {
                     .as_ref()
                     .ok_or("protocol = \"astm\" needs an [astm] table")?;
                 let d: Vec<char> = a.delimiters.chars().collect();
-                if d.len() != 4 || d.iter().any(|c| !c.is_ascii_punctuation()) {
+                let bytes = a.delimiters.as_bytes();
+                let usable = match (d.len(), bytes) {
+                    (4, [f, r, c, e]) => {
+                        labwire_astm::record::Delimiters::new(*f, *r, *c, *e).map_err(str::to_owned)
+                    }
+                    _ => Err("four characters are needed".to_owned()),
+                };
+                if let Err(why) = usable {
                     return Err(format!(
-                        "[astm] delimiters must be four punctuation characters (field, repeat, component, escape), got {:?}",
+                        "[astm] delimiters must be four distinct punctuation characters (field, repeat, component, escape), got {:?}: {why}",
                         a.delimiters
                     ));
                 }

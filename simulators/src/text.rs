@@ -3,51 +3,34 @@
 
 use crate::profile::Charset;
 
-/// Escapes ASTM delimiters in a field value: `&F&`, `&S&`, `&R&`, `&E&` (LIS2-A2 §5.6),
-/// written with the profile's own escape character. `delims` = field, repeat, component, escape.
+/// Escapes ASTM delimiters in a field value (`&F&`, `&S&`, `&R&`, `&E&`, CR/LF as `&X0D&`/`&X0A&`,
+/// LIS2-A2 §5.7) with the dialect's own escape character, using labwire's record encoder.
+/// `delims` = field, repeat, component, escape.
 pub fn escape_astm(value: &str, delims: [u8; 4]) -> String {
-    let [field, repeat, component, escape] = delims.map(char::from);
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        let code = if c == field {
-            Some('F')
-        } else if c == repeat {
-            Some('R')
-        } else if c == component {
-            Some('S')
-        } else if c == escape {
-            Some('E')
-        } else {
-            None
-        };
-        match code {
-            Some(code) => {
-                out.push(escape);
-                out.push(code);
-                out.push(escape);
-            }
-            None if c == '\r' || c == '\n' => out.push(' '),
-            None => out.push(c),
+    let [field, repeat, component, escape] = delims;
+    match labwire_astm::record::Delimiters::new(field, repeat, component, escape) {
+        Ok(d) => {
+            let mut out = Vec::with_capacity(value.len());
+            labwire_astm::record::escape_into(value.as_bytes(), &d, &mut out);
+            // Only ASCII delimiters are replaced by ASCII sequences: the text stays UTF-8.
+            String::from_utf8(out)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
         }
+        // Profiles are validated with the same check, so this is not reached in practice.
+        Err(_) => value.to_owned(),
     }
-    out
 }
 
-/// Escapes HL7 separators in a field value with the default encoding characters `^~\&`.
+/// Escapes HL7 separators in a field value (`\F\`, `\S\`, `\R\`, `\E\`, `\T\`, HL7 v2.5
+/// §2.7) for the default encoding characters `|^~\&`, using labwire's ER7 encoder.
 pub fn escape_hl7(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '|' => out.push_str("\\F\\"),
-            '^' => out.push_str("\\S\\"),
-            '~' => out.push_str("\\R\\"),
-            '\\' => out.push_str("\\E\\"),
-            '&' => out.push_str("\\T\\"),
-            '\r' | '\n' => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
+    let mut out = Vec::with_capacity(value.len());
+    labwire_hl7::er7::escape_into(
+        value.as_bytes(),
+        &labwire_hl7::er7::Delimiters::default(),
+        &mut out,
+    );
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// Encodes text to wire bytes: ASCII and Latin-1 replace what they cannot carry with `?`.
