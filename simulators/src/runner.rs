@@ -16,8 +16,10 @@ use std::time::Duration;
 /// Where the simulated instruments meet the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
-    /// Connect to the host's listener; every instrument dials the same address.
-    Connect(String),
+    /// Connect to the host's listeners: instrument `i` dials address `i` (modulo the list, so
+    /// one address serves every instrument). labwire's connectors take one connection per
+    /// instrument, so give one address per instrument when talking to labwire.
+    Connect(Vec<String>),
     /// Listen for the host; instrument `i` listens on the given port + `i`.
     Listen {
         /// IP address to bind.
@@ -121,11 +123,12 @@ async fn endpoint(
     index: u32,
 ) -> std::io::Result<(Endpoint, String, Option<Box<dyn Io>>)> {
     match target {
-        Target::Connect(addr) => Ok((
-            Endpoint::Connect(addr.clone()),
-            format!("connecting to {addr}"),
-            None,
-        )),
+        Target::Connect(addrs) => {
+            let i = usize::try_from(index).unwrap_or(0) % addrs.len().max(1);
+            let addr = addrs.get(i).cloned().unwrap_or_default();
+            let at = format!("connecting to {addr}");
+            Ok((Endpoint::Connect(addr), at, None))
+        }
         Target::Listen { host, port } => {
             let port = port.saturating_add(u16::try_from(index).unwrap_or(u16::MAX));
             let l = tokio::net::TcpListener::bind((host.as_str(), port)).await?;

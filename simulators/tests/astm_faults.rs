@@ -445,7 +445,7 @@ async fn runner_drives_several_instruments_into_one_ledger() {
         instrument_prefix: "Cobas C111".into(),
         instruments: 3,
         profile: fast_profile("cobas-c111"),
-        target: Target::Connect(addr),
+        target: Target::Connect(vec![addr]),
         seed: 4,
         rate: 50.0,
         count: Some(4),

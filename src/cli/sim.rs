@@ -35,8 +35,9 @@ pub enum ProtocolArg {
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("target").args(["connect", "listen", "pty"])))]
 pub struct Args {
-    /// Connect to the host (labwire's listener) at HOST:PORT.
-    #[arg(long, value_name = "HOST:PORT")]
+    /// Connect to the host (labwire's listener) at HOST:PORT; a comma list gives instrument n
+    /// the n-th address (labwire takes one connection per instrument).
+    #[arg(long, value_name = "HOST:PORT[,…]")]
     pub connect: Option<String>,
     /// Listen on ADDR:PORT for the host to connect (instrument n uses PORT + n - 1).
     #[arg(long, value_name = "ADDR:PORT")]
@@ -164,8 +165,17 @@ fn proto_name(p: WireProtocol) -> &'static str {
 }
 
 fn target(args: &Args) -> Result<Target, String> {
-    if let Some(addr) = &args.connect {
-        return Ok(Target::Connect(addr.clone()));
+    if let Some(list) = &args.connect {
+        let addrs: Vec<String> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if addrs.is_empty() {
+            return Err("--connect needs HOST:PORT".into());
+        }
+        return Ok(Target::Connect(addrs));
     }
     if let Some(addr) = &args.listen {
         let (host, port) = addr
@@ -425,7 +435,9 @@ async fn replay(
     let instrument: InstrumentId =
         runner::instrument_id(prefix, 1).map_err(|e| usage(format!("--instrument-id: {e}")))?;
     let mut endpoint = match target {
-        Target::Connect(a) => labwire_sim::wire::Endpoint::Connect(a.clone()),
+        Target::Connect(a) => {
+            labwire_sim::wire::Endpoint::Connect(a.first().cloned().unwrap_or_default())
+        }
         Target::Listen { host, port } => {
             let l = tokio::net::TcpListener::bind((host.as_str(), *port))
                 .await
