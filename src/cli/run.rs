@@ -3,11 +3,18 @@
 //! Loads and validates the site config (errors → exit 2), sets up logging, serves `/metrics`,
 //! `/healthz` and `/readyz`, starts the router (bus, spool, ingest gate, drain) and then the
 //! instrument connectors. On SIGTERM or SIGINT it stops accepting, lets work in progress finish
-//! and leaves undelivered events in the spool for the next start (exit 0). Instrument
-//! connectors are not built into this binary yet: each enabled instrument is reported in the
-//! log as not served.
+//! and leaves undelivered events in the spool for the next start (exit 0). ASTM and HL7
+//! instruments get their connectors (`labwire-connectors`), with order downloads when they
+//! take orders; Modbus and serial-line connectors are not built in yet, and such instruments are
+//! reported in the log as not served.
 
-use labwire_router::config::{LogLevel, SiteConfig};
+use labwire_connectors::transport::Transport;
+use labwire_connectors::{
+    CommandDelivery, Connector, ConnectorContext, RouterIngest, register_link_metrics,
+    run as run_connector, spawn_command_pump,
+};
+use labwire_router::commands::{CommandOptions, CommandQueue, CommandTarget};
+use labwire_router::config::{InstrumentConfig, LogLevel, ProtocolSettings, SiteConfig};
 use labwire_router::health::{HealthEndpoint, Readiness};
 use labwire_router::metrics::{Metrics, MetricsWriter};
 use labwire_router::{Router, logging};
@@ -61,6 +68,8 @@ enum RunError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("instrument {0}: {1}")]
+    Instrument(String, labwire_connectors::transport::TransportError),
     #[error("waiting for signals: {0}")]
     Signals(std::io::Error),
     #[error("shutdown took longer than {}s; undelivered events stay in the spool", SHUTDOWN_GRACE.as_secs())]
@@ -185,20 +194,19 @@ async fn serve_site(
         tracing::info!("metrics endpoint disabled ([metrics] enabled = false)");
     }
 
+    let mut served = 0usize;
     for i in &config.instruments {
         if !i.enabled {
             tracing::info!(instrument = %i.id, "instrument disabled in the site config");
             continue;
         }
-        tracing::warn!(
-            instrument = %i.id,
-            protocol = i.protocol().as_str(),
-            transport = %i.transport,
-            "the {} connector is not built into this labwire yet: instrument not served",
-            i.protocol().as_str()
-        );
+        match start_instrument(&router, &metrics, &config, i, &tasks, &shutdown).await {
+            Ok(true) => served += 1,
+            Ok(false) => {}
+            Err(e) => return Err(RunError::Instrument(i.id.to_string(), e)),
+        }
     }
-    tracing::info!(site = %config.site, "labwire running");
+    tracing::info!(site = %config.site, instruments = served, "labwire running");
 
     shutdown.cancelled().await;
     tasks.close();
@@ -209,6 +217,152 @@ async fn serve_site(
     tokio::time::timeout(SHUTDOWN_GRACE, stop)
         .await
         .map_err(|_| RunError::SlowShutdown)
+}
+
+/// Starts the connector of one enabled instrument; `Ok(false)` when its protocol has no
+/// connector in this build (logged). A `listen` port is bound here, so a port in use stops the
+/// start with an error.
+async fn start_instrument(
+    router: &Router,
+    metrics: &Metrics,
+    config: &SiteConfig,
+    instrument: &InstrumentConfig,
+    tasks: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> Result<bool, labwire_connectors::transport::TransportError> {
+    use labwire_connectors::site;
+    let sends = match &instrument.settings {
+        ProtocolSettings::Astm(a) => a.bidirectional,
+        ProtocolSettings::Hl7(_) => true,
+        ProtocolSettings::Modbus | ProtocolSettings::SerialLine => {
+            tracing::warn!(
+                instrument = %instrument.id,
+                protocol = instrument.protocol().as_str(),
+                transport = %instrument.transport,
+                "the {} connector is not built into this labwire yet: instrument not served",
+                instrument.protocol().as_str()
+            );
+            return Ok(false);
+        }
+    };
+    let transport = site::transport_for(instrument).await?;
+    let start = Start {
+        router,
+        metrics,
+        config,
+        instrument,
+        tasks,
+        shutdown,
+        sends,
+    };
+    match &instrument.settings {
+        ProtocolSettings::Hl7(_) => start.spawn(site::hl7_connector_for(instrument), transport),
+        _ if site::astm_uses_e1381(instrument) => {
+            start.spawn(site::astm_connector_for(instrument), transport);
+        }
+        _ => start.spawn(site::astm_records_connector_for(instrument), transport),
+    }
+    tracing::info!(
+        instrument = %instrument.id,
+        protocol = instrument.protocol().as_str(),
+        transport = %instrument.transport,
+        downloads = sends,
+        "instrument connector started"
+    );
+    Ok(true)
+}
+
+/// What every connector is started with.
+struct Start<'a> {
+    router: &'a Router,
+    metrics: &'a Metrics,
+    config: &'a SiteConfig,
+    instrument: &'a InstrumentConfig,
+    tasks: &'a TaskTracker,
+    shutdown: &'a CancellationToken,
+    sends: bool,
+}
+
+impl Start<'_> {
+    fn spawn<C: Connector>(&self, connector: C, transport: Transport) {
+        let id = self.instrument.id.clone();
+        let ingest =
+            RouterIngest::new(self.router).with_query_timeout(self.instrument.host_query_timeout);
+        let mut ctx = ConnectorContext::new(self.config.site.clone(), id.clone(), ingest);
+        ctx.shutdown = self.shutdown.child_token();
+        register_link_metrics(
+            self.metrics,
+            id.clone(),
+            connector.protocol(),
+            ctx.health.clone(),
+        );
+        if self.sends {
+            ctx.commands = Some(self.command_feed(connector.protocol(), &ctx));
+        }
+        self.tasks.spawn(async move {
+            if let Err(e) = run_connector(connector, transport, ctx).await {
+                tracing::error!(instrument = %id, error = %e, "connector stopped");
+            }
+        });
+    }
+
+    /// Order downloads for the instrument. The command consumer needs the bus, which may not
+    /// be up yet: it is opened in the background, retrying, and fed into the connector's
+    /// channel once open.
+    fn command_feed<I: labwire_connectors::Ingest>(
+        &self,
+        protocol: labwire_event::Protocol,
+        ctx: &ConnectorContext<I>,
+    ) -> tokio::sync::mpsc::Receiver<CommandDelivery> {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let target = CommandTarget {
+            site: self.config.site.clone(),
+            instrument: self.instrument.id.clone(),
+            protocol,
+        };
+        let router_bus = self.router.bus().clone();
+        let status = self.router.status().clone();
+        let health = ctx.health.clone();
+        let shutdown = ctx.shutdown.clone();
+        self.tasks.spawn(async move {
+            let mut delay = Duration::from_millis(500);
+            let queue = loop {
+                let opened = CommandQueue::open(
+                    &router_bus,
+                    status.clone(),
+                    target.clone(),
+                    CommandOptions::default(),
+                );
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    r = opened => match r {
+                        Ok(q) => break q,
+                        Err(e) => tracing::debug!(instrument = %target.instrument, error = %e, "command queue not open yet"),
+                    },
+                }
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(10));
+            };
+            tracing::info!(instrument = %target.instrument, "order downloads enabled");
+            let mut pump = spawn_command_pump(queue, health);
+            loop {
+                let delivery = tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    d = pump.recv() => match d {
+                        Some(d) => d,
+                        None => return,
+                    },
+                };
+                if tx.send(delivery).await.is_err() {
+                    return;
+                }
+            }
+        });
+        rx
+    }
 }
 
 #[cfg(test)]
@@ -226,13 +380,48 @@ mod tests {
         out
     }
 
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    /// One ASTM message from a simulated analyser: ENQ, one frame, EOT; returns the replies.
+    async fn send_astm_message(port: u16) -> Vec<u8> {
+        use labwire_astm::link::frame::{FrameEnd, FrameNumber, encode_frame};
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let mut replies = Vec::new();
+        let mut byte = [0u8; 1];
+        s.write_all(&[0x05]).await.unwrap();
+        s.read_exact(&mut byte).await.unwrap();
+        replies.push(byte[0]);
+        let mut frame = Vec::new();
+        let text = b"H|\\^&|||c311\rP|1\rO|1|S1||^^^GLU\rR|1|^^^GLU|5.4|mmol/L\rL|1|N\r";
+        encode_frame(
+            FrameNumber::new_wrapping(1),
+            text,
+            FrameEnd::Last,
+            &mut frame,
+        );
+        s.write_all(&frame).await.unwrap();
+        s.read_exact(&mut byte).await.unwrap();
+        replies.push(byte[0]);
+        s.write_all(&[0x04]).await.unwrap();
+        replies
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_site_without_a_bus_spools_reports_ready_and_stops_on_shutdown() {
+    async fn a_site_without_a_bus_spools_instrument_results_reports_ready_and_stops() {
         let dir = std::env::temp_dir().join(format!("labwire-run-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
+        let instrument_port = free_port();
         // Nothing listens on port 9 of loopback (discard): the bus stays disconnected.
         let text = format!(
-            "site = \"site-a\"\n[nats]\nurl = \"nats://127.0.0.1:9\"\nconnect_timeout = \"200ms\"\n[storage]\npath = {:?}\n[metrics]\nlisten = \"127.0.0.1:0\"\n[[instrument]]\nid = \"c311\"\nprotocol = \"astm\"\nlisten = \"127.0.0.1:15001\"\n",
+            "site = \"site-a\"\n[nats]\nurl = \"nats://127.0.0.1:9\"\nconnect_timeout = \"200ms\"\n[storage]\npath = {:?}\n[metrics]\nlisten = \"127.0.0.1:0\"\n[[instrument]]\nid = \"c311\"\nprotocol = \"astm\"\nlisten = \"127.0.0.1:{instrument_port}\"\n[[instrument]]\nid = \"fridge\"\nprotocol = \"modbus\"\nconnect = \"127.0.0.1:9\"\n",
             dir.join("spool.db").display().to_string()
         );
         let config = SiteConfig::from_toml_str(&text, "site.toml").unwrap();
@@ -252,19 +441,42 @@ mod tests {
                 ready.ends_with("ready: bus not connected; spooling\n"),
                 "{ready}"
             );
+
+            // The analyser gets ACK to its ENQ, and ACK to its frame once the result is
+            // durable in the spool.
+            assert_eq!(send_astm_message(instrument_port).await, [0x06, 0x06]);
             let metrics = get(addr, "/metrics").await;
             assert!(metrics.contains("\nlabwire_bus_connected 0\n"), "{metrics}");
-            assert!(metrics.contains("\nlabwire_spool_depth 0\n"), "{metrics}");
+            // The result, plus status events (instrument connected), wait in the spool.
+            let depth: u64 = metrics
+                .lines()
+                .find_map(|l| l.strip_prefix("labwire_spool_depth "))
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(depth >= 1, "{metrics}");
+            assert!(
+                metrics.contains(
+                    "\nlabwire_link_messages_total{instrument=\"c311\",protocol=\"astm\"} 1\n"
+                ),
+                "{metrics}"
+            );
+            assert!(!metrics.contains("fridge"), "{metrics}");
             shutdown.cancel();
             addr
         };
-        let (result, addr) = tokio::time::timeout(Duration::from_secs(20), async {
+        let (result, addr) = tokio::time::timeout(Duration::from_secs(30), async {
             tokio::join!(site, checks)
         })
         .await
         .unwrap();
         result.unwrap();
         assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+        assert!(
+            tokio::net::TcpStream::connect(("127.0.0.1", instrument_port))
+                .await
+                .is_err()
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
