@@ -16,7 +16,7 @@ use labwire_connectors::{
 use labwire_router::commands::{CommandOptions, CommandQueue, CommandTarget};
 use labwire_router::config::{InstrumentConfig, LogLevel, ProtocolSettings, SiteConfig};
 use labwire_router::health::{HealthEndpoint, Readiness};
-use labwire_router::metrics::{Metrics, MetricsWriter};
+use labwire_router::metrics::{EventCounters, Metrics, MetricsWriter};
 use labwire_router::{Router, logging};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -286,8 +286,11 @@ struct Start<'a> {
 impl Start<'_> {
     fn spawn<C: Connector>(&self, connector: C, transport: Transport) {
         let id = self.instrument.id.clone();
-        let ingest =
-            RouterIngest::new(self.router).with_query_timeout(self.instrument.host_query_timeout);
+        let ingest = CountingIngest {
+            inner: RouterIngest::new(self.router)
+                .with_query_timeout(self.instrument.host_query_timeout),
+            counters: self.metrics.events().clone(),
+        };
         let mut ctx = ConnectorContext::new(self.config.site.clone(), id.clone(), ingest);
         ctx.shutdown = self.shutdown.child_token();
         register_link_metrics(
@@ -362,6 +365,36 @@ impl Start<'_> {
             }
         });
         rx
+    }
+}
+
+/// The router's ingest gate, counting durable events per instrument and kind for
+/// `labwire_events_total`.
+#[derive(Clone)]
+struct CountingIngest {
+    inner: RouterIngest,
+    counters: EventCounters,
+}
+
+impl labwire_connectors::Ingest for CountingIngest {
+    async fn submit(
+        &self,
+        events: Vec<labwire_event::Event>,
+    ) -> Result<(), labwire_connectors::IngestFailure> {
+        let kinds: Vec<(labwire_event::InstrumentId, labwire_event::EventKind)> = events
+            .iter()
+            .map(|e| (e.instrument.clone(), e.kind))
+            .collect();
+        self.inner.submit(events).await?;
+        for (instrument, kind) in &kinds {
+            self.counters.record(instrument, *kind);
+        }
+        Ok(())
+    }
+
+    async fn host_query(&self, query: labwire_event::Event) -> Option<labwire_event::QueryReply> {
+        self.counters.record(&query.instrument, query.kind);
+        self.inner.host_query(query).await
     }
 }
 
@@ -459,6 +492,10 @@ mod tests {
                 metrics.contains(
                     "\nlabwire_link_messages_total{instrument=\"c311\",protocol=\"astm\"} 1\n"
                 ),
+                "{metrics}"
+            );
+            assert!(
+                metrics.contains("\nlabwire_events_total{instrument=\"c311\",kind=\"result\"} 1\n"),
                 "{metrics}"
             );
             assert!(!metrics.contains("fridge"), "{metrics}");
