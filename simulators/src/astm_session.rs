@@ -9,7 +9,7 @@
 
 use crate::fault::{FaultKind, FaultPlan};
 pub use crate::instrument::SimError;
-use crate::instrument::{Base, Pending, Timers};
+use crate::instrument::{Base, Pending, RECONNECT_BACKOFF, Timers};
 use crate::ledger::Ledger;
 use crate::message::SimMessage;
 use crate::profile::{AstmFraming, Profile};
@@ -125,6 +125,8 @@ impl AstmInstrument {
                 Err(e) if self.base.endpoint.can_reopen() => {
                     tracing::debug!(instrument = %self.base.instrument, "connection lost: {e}");
                     self.base.disconnect().await;
+                    // The host may be restarting (or not up yet): back off before redialling.
+                    tokio::time::sleep(RECONNECT_BACKOFF).await;
                 }
                 Err(e) => return Err(e),
             }

@@ -7,7 +7,7 @@
 //! ones (checksum, frame number, instrument NAK, delayed ACK, ENQ contention) do nothing here.
 
 use crate::fault::{FaultKind, FaultPlan};
-use crate::instrument::{Base, Pending};
+use crate::instrument::{Base, Pending, RECONNECT_BACKOFF};
 use crate::ledger::Ledger;
 use crate::message::SimMessage;
 use crate::profile::Profile;
@@ -111,6 +111,8 @@ impl Hl7Instrument {
                 Err(e) if self.base.endpoint.can_reopen() => {
                     tracing::debug!(instrument = %self.base.instrument, "connection lost: {e}");
                     self.base.disconnect().await;
+                    // The host may be restarting (or not up yet): back off before redialling.
+                    tokio::time::sleep(RECONNECT_BACKOFF).await;
                 }
                 Err(e) => return Err(e),
             }

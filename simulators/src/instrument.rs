@@ -11,6 +11,9 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::time::Duration;
 
+/// Wait before redialling after a connection failed.
+pub const RECONNECT_BACKOFF: Duration = Duration::from_millis(500);
+
 /// Why a simulator stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
