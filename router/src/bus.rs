@@ -375,24 +375,29 @@ impl Bus {
     }
 }
 
-/// Background task: (re)creates the stream whenever the client is connected and the stream is
-/// not known to be ready, and once after every reconnection (the server may have lost it).
-/// Ends when the bus is dropped.
+/// Background task: creates the stream whenever the client is connected and the stream is not
+/// known to be ready, and checks it again after every reconnection (the server may have lost
+/// its store). A re-check never marks the stream unready by itself: publishes keep going, and a
+/// lost stream shows up as "stream not found" on publish, which does. Ends when the bus is
+/// dropped.
 async fn keep_stream_ready(inner: std::sync::Weak<BusInner>) {
     let Some(notify) = inner.upgrade().map(|i| Arc::clone(&i.reconnected)) else {
         return;
     };
+    let mut recheck = false;
     loop {
         let Some(strong) = inner.upgrade() else {
             return;
         };
         let bus = Bus { inner: strong };
+        let ready = bus.inner.stream_ready.load(Ordering::Acquire);
         if bus.is_connected()
-            && !bus.inner.stream_ready.load(Ordering::Acquire)
+            && (!ready || recheck)
             && let Err(e) = bus.ensure_stream().await
         {
             tracing::warn!(error = %e, "stream not ready yet; spooling until it is");
         }
+        recheck = false;
         let pause = if bus.is_ready() {
             Duration::from_secs(5)
         } else {
@@ -400,11 +405,7 @@ async fn keep_stream_ready(inner: std::sync::Weak<BusInner>) {
         };
         drop(bus);
         tokio::select! {
-            () = notify.notified() => {
-                if let Some(strong) = inner.upgrade() {
-                    strong.stream_ready.store(false, Ordering::Release);
-                }
-            }
+            () = notify.notified() => recheck = true,
             () = tokio::time::sleep(pause) => {}
         }
     }

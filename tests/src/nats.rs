@@ -87,8 +87,17 @@ impl NatsServer {
 
     /// SIGSTOP: the server hangs with its connections open — clients see no error, only
     /// requests and acks that never come (until [`NatsServer::resume`]).
+    /// Returns once every server thread is stopped.
     pub fn pause(&mut self) -> Result<(), HarnessError> {
-        self.signal("STOP")
+        self.signal("STOP")?;
+        if self.process.wait_stopped() {
+            Ok(())
+        } else {
+            Err(HarnessError::Signal {
+                name: "nats-server",
+                signal: "STOP",
+            })
+        }
     }
 
     /// SIGCONT after [`NatsServer::pause`]: the server processes what was sent meanwhile.

@@ -127,6 +127,15 @@ impl BrokerProcess {
             .is_some_and(|child| send_signal(child.id(), signal))
     }
 
+    /// Waits (up to a second) until every thread of the child is stopped (`T` in
+    /// `/proc/<pid>/task/*/stat`): a signal is only queued when `kill` returns.
+    pub(crate) fn wait_stopped(&self) -> bool {
+        let Some(pid) = self.child.as_ref().map(Child::id) else {
+            return false;
+        };
+        wait_until(Duration::from_secs(1), || all_threads_stopped(pid))
+    }
+
     /// Whether the child is running.
     pub(crate) fn is_running(&mut self) -> bool {
         self.child
@@ -147,6 +156,28 @@ impl Drop for BrokerProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Whether every thread of `pid` is in state `T` (stopped), per `/proc`.
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    let mut any = false;
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            return false;
+        };
+        // "pid (comm) S …": the state follows the last ')'.
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next());
+        if state != Some('T') {
+            return false;
+        }
+        any = true;
+    }
+    any
 }
 
 /// `kill -<signal> <pid>`; true on success.
