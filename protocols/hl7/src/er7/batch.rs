@@ -69,19 +69,19 @@ pub fn split_batch(input: &[u8]) -> impl Iterator<Item = BatchPart<'_>> {
                 if header {
                     open = Some((true, at, at + len));
                 }
-                let env = BatchPart::Envelope {
-                    offset: at,
-                    segment: line,
-                };
                 match (finished, envelope) {
                     (Some((m, s, e)), true) => {
-                        // Emit the finished part now and the envelope on the next call.
+                        // Emit the finished part now and read the envelope again next call.
                         pos = at;
-                        let _ = env;
                         return Some(part(input, m, s, e));
                     }
                     (Some((m, s, e)), false) => return Some(part(input, m, s, e)),
-                    (None, true) => return Some(env),
+                    (None, true) => {
+                        return Some(BatchPart::Envelope {
+                            offset: at,
+                            segment: line,
+                        });
+                    }
                     (None, false) => continue,
                 }
             }
