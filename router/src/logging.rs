@@ -13,8 +13,7 @@
 //! - a rejected message is reported with its offset and reason on the `error` subject (local
 //!   bus), not in the log.
 //!
-//! Release builds of the `labwire` binary compile out `trace!` (tracing's
-//! `release_max_level_debug`).
+//! `trace!` output is verbose; it is meant for development builds.
 
 use crate::config::{LogLevel, LoggingConfig};
 use tracing_subscriber::EnvFilter;
