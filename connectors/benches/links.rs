@@ -61,6 +61,7 @@ fn hl7_round_trip(c: &mut Criterion) {
     let rt = Runtime::new().unwrap();
     let addr = start(&rt, Hl7Connector::new(Hl7Config::default()), "bench-hl7");
     let mut s = rt.block_on(TcpStream::connect(addr)).unwrap();
+    s.set_nodelay(true).unwrap();
     let mut framed = Vec::new();
     labwire_hl7::mllp::frame(ORU, &mut framed);
     let mut buf = Vec::new();
@@ -81,6 +82,8 @@ fn astm_round_trip(c: &mut Criterion) {
     let rt = Runtime::new().unwrap();
     let addr = start(&rt, AstmConnector::new(AstmConfig::default()), "bench-astm");
     let mut s = rt.block_on(TcpStream::connect(addr)).unwrap();
+    // Without it the client's EOT + next ENQ wait on Nagle and the server's delayed ACK (~40 ms).
+    s.set_nodelay(true).unwrap();
     let mut frame = Vec::new();
     labwire_astm::link::encode_frame(
         labwire_astm::link::FrameNumber::FIRST,

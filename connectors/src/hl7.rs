@@ -119,15 +119,13 @@ pub struct Hl7Link {
     counters: LinkCounters,
 }
 
-/// MSH-9.1 and MSH-9.2, upper-cased.
-fn message_type(msg: &er7::Message<'_>) -> (String, String) {
-    let msh9 = msg.header().and_then(|h| h.field(9));
-    let part = |n| {
-        msh9.and_then(|f| f.component(n))
-            .map(|v| String::from_utf8_lossy(v.raw()).to_ascii_uppercase())
-            .unwrap_or_default()
-    };
-    (part(1), part(2))
+/// MSH-9.1 (the message code: `ORU`, `QBP`, `ACK`, …), upper-cased.
+fn message_code(msg: &er7::Message<'_>) -> String {
+    msg.header()
+        .and_then(|h| h.field(9))
+        .and_then(|f| f.component(1))
+        .map(|v| String::from_utf8_lossy(v.raw()).to_ascii_uppercase())
+        .unwrap_or_default()
 }
 
 fn hl7_now() -> String {
@@ -244,12 +242,12 @@ impl Hl7Link {
     fn on_frame(&mut self, payload: Vec<u8>) {
         let mut index = Index::new();
         if let Ok(msg) = er7::parse(&payload, &mut index, &Limits::default()) {
-            let (event, trigger) = message_type(&msg);
-            if event == "ACK" || (event == "ORL" && self.download.is_some()) {
+            // Responses to labwire's own messages: settle the download they name, never
+            // acknowledge them (an ACK of an ACK loops).
+            if matches!(message_code(&msg).as_str(), "ACK" | "ORL") {
                 self.on_acknowledgement(&msg);
                 return;
             }
-            let _ = trigger;
         }
         let token = self.next_token;
         self.next_token = self.next_token.wrapping_add(1);
@@ -424,7 +422,7 @@ impl Link for Hl7Link {
         let Ok(msg) = er7::parse(&payload, &mut index, &Limits::default()) else {
             return;
         };
-        if message_type(&msg).0 != "QBP" {
+        if message_code(&msg) != "QBP" {
             // Vendor query dialects without an RSP answer: acknowledge only.
             self.commit(token, now);
             return;

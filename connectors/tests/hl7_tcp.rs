@@ -221,6 +221,13 @@ async fn a_download_goes_out_as_oml_o33_and_completes_on_orl_o34() {
     let c = start(&ingest, "ba400-6", |ctx| ctx.commands = Some(rx)).await;
     let mut inst = instrument(c.addr).await;
     wait_until(&ingest, "connected", |e| count_state(e, "connected") == 1).await;
+    // An ORL nobody asked for is neither acknowledged nor published.
+    inst.send(
+        "MSH|^~\\&|BA400|Biosystems|labwire||20261126||ORL^O34^ORL_O34|R0|P|2.5.1\rMSA|AA|NOPE\r",
+    )
+    .await;
+    assert_eq!(inst.recv(Duration::from_millis(200)).await, None);
+    assert!(ingest.of_kind(EventKind::Order).is_empty());
 
     let (delivery, outcome) = command("cmd-1", "S7");
     tx.send(delivery).await.unwrap();
