@@ -259,3 +259,42 @@ async fn with_the_bus_down_results_are_spooled_acknowledged_and_delivered_after_
     stop.cancel();
     router.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_download_the_instrument_refuses_is_redelivered_until_it_is_taken() {
+    let nats = NatsServer::start().unwrap();
+    let router = start_router(&nats).await;
+    let app = async_nats::connect(nats.url()).await.unwrap();
+    let mut cfg = Hl7Config::default();
+    cfg.download_ack_timeout = Duration::from_secs(2);
+    let (addr, stop) = start_connector(&router, Hl7Connector::new(cfg), "ba400-retry").await;
+    let mut hl7 = Hl7Instrument::new(TcpStream::connect(addr).await.unwrap());
+    publish_command(&app, "ba400-retry", "cmd-retry-1", "R-1").await;
+
+    let answer = |code: &str, id: &str| {
+        format!("MSH|^~\\&|BA400|Bio|labwire||20261126||ACK^O33^ACK|X|P|2.5.1\rMSA|{code}|{id}\r")
+    };
+    let first = hl7.recv(T).await.expect("first delivery");
+    assert_eq!(field(&first, "SPM", 2), "R-1");
+    hl7.send(&answer("AR", &field(&first, "MSH", 10))).await;
+    let second = hl7.recv(T).await.expect("redelivered after the refusal");
+    assert_eq!(field(&second, "SPM", 2), "R-1");
+    assert_ne!(field(&second, "MSH", 10), field(&first, "MSH", 10));
+    hl7.send(&answer("AA", &field(&second, "MSH", 10))).await;
+    // Taken: acked on the bus, not offered again.
+    assert_eq!(hl7.recv(Duration::from_millis(800)).await, None);
+    let js = async_nats::jetstream::new(app.clone());
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer = js
+        .get_stream("LAB")
+        .await
+        .unwrap()
+        .get_consumer("cmd-site-a_ba400-retry")
+        .await
+        .unwrap();
+    let info = consumer.info().await.unwrap();
+    assert_eq!(info.num_ack_pending, 0, "{info:?}");
+    assert_eq!(info.num_pending, 0, "{info:?}");
+
+    stop.cancel();
+    router.shutdown().await;
+}
