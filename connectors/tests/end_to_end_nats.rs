@@ -265,8 +265,10 @@ async fn a_download_the_instrument_refuses_is_redelivered_until_it_is_taken() {
     let nats = NatsServer::start().unwrap();
     let router = start_router(&nats).await;
     let app = async_nats::connect(nats.url()).await.unwrap();
-    let mut cfg = Hl7Config::default();
-    cfg.download_ack_timeout = Duration::from_secs(2);
+    let cfg = Hl7Config {
+        download_ack_timeout: Duration::from_secs(2),
+        ..Hl7Config::default()
+    };
     let (addr, stop) = start_connector(&router, Hl7Connector::new(cfg), "ba400-retry").await;
     let mut hl7 = Hl7Instrument::new(TcpStream::connect(addr).await.unwrap());
     publish_command(&app, "ba400-retry", "cmd-retry-1", "R-1").await;
