@@ -370,6 +370,66 @@ impl AstmInstrument {
     }
 }
 
+impl AstmInstrument {
+    /// Listens between messages until `until`: order downloads the host starts (ENQ, H/P/O/L,
+    /// EOT) are received with a [`Link`] in the instrument role and committed (ACKed). A transfer
+    /// still running at `until` is finished first (bounded by the receiver timer). Returns the
+    /// number of O records (orders) received. Without an open connection it just waits.
+    pub async fn idle(&mut self, until: tokio::time::Instant) -> Result<usize, SimError> {
+        if self.base.wire.is_none() {
+            tokio::time::sleep_until(until).await;
+            return Ok(0);
+        }
+        let field = self.base.profile.astm_delimiters().map_or(b'|', |d| d[0]);
+        let cfg = Self::link_config(&self.base.profile);
+        let receiver_timeout = cfg.receiver_timeout;
+        let instrument = self.base.instrument.clone();
+        let io = |e| SimError::Io {
+            instrument: instrument.clone(),
+            source: e,
+        };
+        let Some(w) = self.base.wire.as_mut() else {
+            return Ok(0);
+        };
+        let clock = Clock::default();
+        let mut link = Link::new(cfg);
+        let mut orders = 0;
+        loop {
+            while let Some(ev) = link.poll_event() {
+                if let LinkEvent::Message { token, text } = ev {
+                    orders += count_orders(&text, field);
+                    link.commit(token, clock.now());
+                }
+            }
+            while let Some(out) = link.poll_transmit() {
+                w.send(&out).await.map_err(io)?;
+            }
+            let now = tokio::time::Instant::now();
+            let end = if link.is_idle() {
+                until
+            } else {
+                until.max(now) + receiver_timeout
+            };
+            if now >= end || (link.is_idle() && now >= until) {
+                return Ok(orders);
+            }
+            let wait = link.poll_timeout().map_or(end - now, |d| {
+                d.saturating_duration_since(clock.now()).min(end - now)
+            });
+            match w.read_some(wait, 4096).await {
+                Ok(input) if input.is_empty() => link.handle_timeout(clock.now()),
+                Ok(input) => link.handle_input(clock.now(), &input),
+                Err(e) => {
+                    tracing::debug!(instrument = %self.base.instrument, "connection lost while idle: {e}");
+                    self.base.disconnect().await;
+                    tokio::time::sleep_until(until).await;
+                    return Ok(orders);
+                }
+            }
+        }
+    }
+}
+
 /// Most text accepted in one answer from the host (1 MiB).
 pub const DEFAULT_MAX_ANSWER: usize = 1024 * 1024;
 

@@ -175,6 +175,85 @@ impl Hl7Instrument {
     }
 }
 
+impl Hl7Instrument {
+    /// Listens between messages until `until`: every message the host sends (order downloads
+    /// such as OML^O33 or ORM^O01) is answered with `ACK` / `MSA|AA|<its MSH-10>`. Returns the
+    /// number of ORC segments (orders) received. Without an open connection it just waits.
+    pub async fn idle(&mut self, until: tokio::time::Instant) -> Result<usize, SimError> {
+        let (sender, version) = (
+            self.base.profile.sender.name.clone(),
+            self.base
+                .profile
+                .hl7
+                .as_ref()
+                .map(|h| h.version.clone())
+                .unwrap_or_default(),
+        );
+        let Some(w) = self.base.wire.as_mut() else {
+            tokio::time::sleep_until(until).await;
+            return Ok(0);
+        };
+        let mut framer = Framer::new(FramerConfig::default());
+        let mut orders = 0;
+        let mut acks = 0u64;
+        loop {
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Ok(orders);
+            }
+            let chunk = match w.read_some(left, 64 * 1024).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::debug!(instrument = %self.base.instrument, "connection lost while idle: {e}");
+                    self.base.disconnect().await;
+                    tokio::time::sleep_until(until).await;
+                    return Ok(orders);
+                }
+            };
+            framer.push(Instant::now(), &chunk);
+            while let Some(ev) = framer.poll() {
+                let FramerEvent::Frame { payload, .. } = ev else {
+                    continue;
+                };
+                let Some((id, trigger, n)) = read_download(&payload) else {
+                    continue;
+                };
+                orders += n;
+                acks += 1;
+                let stamp = jiff::Timestamp::now().strftime("%Y%m%d%H%M%S");
+                let ack = format!(
+                    "MSH|^~\\&|{}||||{stamp}||ACK^{}^ACK|{}-ACK{acks}|P|{}\rMSA|AA|{}\r",
+                    crate::text::escape_hl7(&sender),
+                    crate::text::escape_hl7(&trigger),
+                    crate::text::escape_hl7(&sender),
+                    crate::text::escape_hl7(&version),
+                    crate::text::escape_hl7(&id),
+                );
+                let mut out = Vec::new();
+                frame(ack.as_bytes(), &mut out);
+                if let Err(e) = w.send(&out).await {
+                    tracing::debug!("acknowledging a download: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// MSH-10, the trigger event (MSH-9.2) and the ORC count of a message the host sent.
+fn read_download(payload: &[u8]) -> Option<(String, String, usize)> {
+    let mut index = Index::new();
+    let msg = parse(payload, &mut index, &Limits::default()).ok()?;
+    let text = |p: &str| {
+        msg.get(p)
+            .ok()
+            .flatten()
+            .map(|v| String::from_utf8_lossy(v.raw()).into_owned())
+            .unwrap_or_default()
+    };
+    let orders = msg.segments().filter(|s| s.name() == b"ORC").count();
+    Some((text("MSH-10"), text("MSH-9.2"), orders))
+}
+
 /// Reads MLLP frames until the acknowledgement of `control_id` or the timer runs out.
 pub(crate) async fn wait_reply(
     w: &mut Wire,

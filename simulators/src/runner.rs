@@ -82,6 +82,13 @@ pub enum Progress {
         /// Whether the host acknowledged it.
         acked: bool,
     },
+    /// The host downloaded orders between messages.
+    Downloaded {
+        /// The instrument.
+        instrument: InstrumentId,
+        /// Orders (ASTM O records, HL7 ORC segments) received.
+        orders: usize,
+    },
     /// An instrument stopped with an error.
     Failed {
         /// The instrument.
@@ -104,6 +111,13 @@ impl Sim {
         match self {
             Self::Astm(s) => s.send(msg).await,
             Self::Hl7(s) => s.send(msg).await,
+        }
+    }
+
+    async fn idle(&mut self, until: tokio::time::Instant) -> Result<usize, SimError> {
+        match self {
+            Self::Astm(s) => s.idle(until).await,
+            Self::Hl7(s) => s.idle(until).await,
         }
     }
 }
@@ -236,8 +250,22 @@ pub async fn run(cfg: RunConfig, ledger: Ledger, progress: ProgressFn) -> Result
                 }
                 seq += 1;
                 if let Some(iv) = interval {
+                    // Between messages the instrument listens: the host may download orders.
                     let next = began + iv.mul_f64(seq as f64);
-                    tokio::time::sleep_until(next).await;
+                    match sim.idle(next).await {
+                        Ok(0) => {}
+                        Ok(orders) => progress(Progress::Downloaded {
+                            instrument: instrument.clone(),
+                            orders,
+                        }),
+                        Err(e) => {
+                            progress(Progress::Failed {
+                                instrument: instrument.clone(),
+                                error: e.to_string(),
+                            });
+                            return;
+                        }
+                    }
                 }
             }
         });

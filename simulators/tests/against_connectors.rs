@@ -277,3 +277,120 @@ async fn astm_simulator_over_a_pty_through_the_astm_connector() {
         "{report:?}"
     );
 }
+
+/// Runs a connector with a command channel; returns its address and the channel.
+async fn start_with_commands<C: Connector>(
+    connector: C,
+    name: &str,
+    ingest: &MemoryIngest,
+) -> (
+    String,
+    tokio::sync::mpsc::Sender<labwire_connectors::CommandDelivery>,
+) {
+    let server = TcpServer::bind(TcpServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        allow_peers: Vec::new(),
+        on_second_connection: OnSecondConnection::Replace,
+    })
+    .await
+    .unwrap();
+    let addr = server.local_addr().to_string();
+    let mut ctx = ConnectorContext::new(site(), InstrumentId::new(name).unwrap(), ingest.clone());
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    ctx.commands = Some(rx);
+    tokio::spawn(run(connector, Transport::from(server), ctx));
+    (addr, tx)
+}
+
+fn download(
+    id: &str,
+) -> (
+    labwire_connectors::CommandDelivery,
+    tokio::sync::oneshot::Receiver<labwire_connectors::CommandOutcome>,
+) {
+    let (done, outcome) = tokio::sync::oneshot::channel();
+    let command = labwire_event::Command {
+        schema: labwire_event::COMMAND_SCHEMA.into(),
+        id: id.into(),
+        orders: vec![
+            labwire_event::Order {
+                specimen_id: "DL-1".into(),
+                tests: vec!["717/".into()],
+                ..Default::default()
+            },
+            labwire_event::Order {
+                specimen_id: "DL-2".into(),
+                tests: vec!["690/".into()],
+                ..Default::default()
+            },
+        ],
+    };
+    (
+        labwire_connectors::CommandDelivery { command, done },
+        outcome,
+    )
+}
+
+/// Between messages the simulators listen, so labwire can download orders to them.
+#[tokio::test]
+async fn order_downloads_reach_idle_simulators() {
+    // ASTM
+    let ingest = MemoryIngest::new();
+    let (addr, commands) = start_with_commands(
+        AstmConnector::new(AstmConfig::default()),
+        "c111-dl",
+        &ingest,
+    )
+    .await;
+    let p = Profile::load("cobas-c111").unwrap();
+    let ledger = Ledger::new();
+    let mut sim = AstmInstrument::new(
+        site(),
+        InstrumentId::new("c111-dl").unwrap(),
+        p.clone(),
+        Endpoint::Connect(addr),
+        FaultPlan::none(),
+        ledger,
+        1,
+    );
+    assert!(sim.send(&work(&p, 1)[0]).await.unwrap());
+    let (delivery, outcome) = download("cmd-astm-1");
+    commands.send(delivery).await.unwrap();
+    let orders = sim
+        .idle(tokio::time::Instant::now() + Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(orders, 2);
+    assert!(matches!(
+        outcome.await.unwrap(),
+        labwire_connectors::CommandOutcome::Delivered
+    ));
+
+    // HL7
+    let ingest = MemoryIngest::new();
+    let (addr, commands) =
+        start_with_commands(Hl7Connector::new(Hl7Config::default()), "ba400-dl", &ingest).await;
+    let p = Profile::load("ba400").unwrap();
+    let ledger = Ledger::new();
+    let mut sim = Hl7Instrument::new(
+        site(),
+        InstrumentId::new("ba400-dl").unwrap(),
+        p.clone(),
+        Endpoint::Connect(addr),
+        FaultPlan::none(),
+        ledger,
+        1,
+    );
+    assert!(sim.send(&work(&p, 1)[0]).await.unwrap());
+    let (delivery, outcome) = download("cmd-hl7-1");
+    commands.send(delivery).await.unwrap();
+    let orders = sim
+        .idle(tokio::time::Instant::now() + Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert!(orders >= 1, "{orders}");
+    assert!(matches!(
+        outcome.await.unwrap(),
+        labwire_connectors::CommandOutcome::Delivered
+    ));
+}

@@ -378,6 +378,9 @@ async fn simulate(
                 a.fetch_add(1, Ordering::Relaxed);
             }
         }
+        Progress::Downloaded { instrument, orders } => {
+            eprintln!("labwire sim: {instrument}: host downloaded {orders} order(s)");
+        }
         Progress::Failed { instrument, error } => {
             f.fetch_add(1, Ordering::Relaxed);
             eprintln!("labwire sim: {instrument} stopped: {error}");
