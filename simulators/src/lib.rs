@@ -6,6 +6,12 @@
 //! - [`traffic`]: deterministic, seeded patients, specimens, results, QC runs and host queries.
 //! - [`message`]: the ASTM E1394 / HL7 v2 text for each work item, with what labwire should
 //!   decode from it.
+//! - [`astm_session`], [`hl7_session`]: the instruments on the wire (ASTM drives
+//!   `labwire_astm::link::Link` in the instrument role; HL7 uses labwire-hl7's MLLP framer).
+//! - [`fault`], [`wire`]: fault plans and the fault layer between instrument and socket.
+//! - [`replay`]: capture files sent with their original framing.
+//! - [`ledger`], [`verify`]: what was sent and acknowledged, checked against the NATS bus.
+//! - [`runner`]: several instruments at a rate, for a count or a duration.
 //!
 //! See `docs/simulators.md` for the profile keys, fault plans and the ledger/verifier contract.
 
