@@ -27,6 +27,8 @@ enum Command {
     Run(cli::run::Args),
     /// Follow events on the local bus, human-readable or as JSON.
     Tail(cli::tail::Args),
+    /// Simulated instruments (ASTM, HL7) with dialect profiles, faults, replay and a ledger.
+    Sim(Box<cli::sim::Args>),
 }
 
 fn main() -> ExitCode {
@@ -46,5 +48,6 @@ fn main() -> ExitCode {
         Command::CheckConfig(args) => cli::check_config::run(args),
         Command::Run(args) => cli::run::run(args),
         Command::Tail(args) => cli::tail::run(args),
+        Command::Sim(args) => cli::sim::run(*args),
     }
 }

@@ -3,4 +3,5 @@
 pub mod check_config;
 pub mod parse;
 pub mod run;
+pub mod sim;
 pub mod tail;
