@@ -182,7 +182,7 @@ impl Bus {
     pub async fn connect(opts: BusOptions, stats: Arc<RouterStats>) -> Result<Self, BusError> {
         let reconnected = Arc::new(Notify::new());
         let notify = Arc::clone(&reconnected);
-        let mut co = async_nats::ConnectOptions::new()
+        let co = async_nats::ConnectOptions::new()
             .name(&opts.client_name)
             .ping_interval(opts.ping_interval)
             .connection_timeout(opts.connect_timeout)
@@ -202,16 +202,9 @@ impl Bus {
                     }
                 }
             });
-        co = apply_auth(co, &opts.auth).await?;
-        if opts.tls.required {
-            co = co.require_tls(true);
-        }
-        if let Some(ca) = &opts.tls.ca_file {
-            co = co.add_root_certificates(ca.clone());
-        }
-        if let Some((cert, key)) = &opts.tls.client_cert {
-            co = co.add_client_certificate(cert.clone(), key.clone());
-        }
+        let co = apply_security(co, &opts)
+            .await
+            .map_err(|(path, source)| BusError::Credentials { path, source })?;
         let client = co
             .connect(opts.url.as_str())
             .await
@@ -440,26 +433,35 @@ fn reconnect_delay(attempts: usize) -> Duration {
     Duration::from_millis(50u64 << shift).min(Duration::from_secs(2))
 }
 
-async fn apply_auth(
-    co: async_nats::ConnectOptions,
-    auth: &BusAuth,
-) -> Result<async_nats::ConnectOptions, BusError> {
-    Ok(match auth {
+/// Applies the configured credentials and TLS settings to NATS connect options: the one place
+/// the router and `labwire tail` get their security from. Fails only when a credentials file
+/// cannot be read (its path and the I/O error are returned).
+pub(crate) async fn apply_security(
+    mut co: async_nats::ConnectOptions,
+    opts: &BusOptions,
+) -> Result<async_nats::ConnectOptions, (PathBuf, std::io::Error)> {
+    co = match &opts.auth {
         BusAuth::None => co,
-        BusAuth::CredentialsFile(path) => {
-            co.credentials_file(path)
-                .await
-                .map_err(|source| BusError::Credentials {
-                    path: path.clone(),
-                    source,
-                })?
-        }
+        BusAuth::CredentialsFile(path) => co
+            .credentials_file(path)
+            .await
+            .map_err(|source| (path.clone(), source))?,
         BusAuth::NkeySeed(seed) => co.nkey(seed.clone()),
         BusAuth::UserPassword { user, password } => {
             co.user_and_password(user.clone(), password.clone())
         }
         BusAuth::Token(token) => co.token(token.clone()),
-    })
+    };
+    if opts.tls.required {
+        co = co.require_tls(true);
+    }
+    if let Some(ca) = &opts.tls.ca_file {
+        co = co.add_root_certificates(ca.clone());
+    }
+    if let Some((cert, key)) = &opts.tls.client_cert {
+        co = co.add_client_certificate(cert.clone(), key.clone());
+    }
+    Ok(co)
 }
 
 #[cfg(test)]

@@ -310,36 +310,13 @@ pub enum TailError {
 /// router, but it fails at once when the server is not reachable (no background retry), and it
 /// never creates or changes streams.
 pub async fn connect(opts: &crate::bus::BusOptions) -> Result<async_nats::Client, TailError> {
-    use crate::bus::BusAuth;
-    let mut co = async_nats::ConnectOptions::new()
+    let co = async_nats::ConnectOptions::new()
         .name("labwire-tail")
         .connection_timeout(opts.connect_timeout)
         .ping_interval(opts.ping_interval);
-    co = match &opts.auth {
-        BusAuth::CredentialsFile(path) => {
-            co.credentials_file(path)
-                .await
-                .map_err(|source| TailError::Credentials {
-                    path: path.clone(),
-                    source,
-                })?
-        }
-        BusAuth::NkeySeed(seed) => co.nkey(seed.clone()),
-        BusAuth::UserPassword { user, password } => {
-            co.user_and_password(user.clone(), password.clone())
-        }
-        BusAuth::Token(token) => co.token(token.clone()),
-        _ => co,
-    };
-    if opts.tls.required {
-        co = co.require_tls(true);
-    }
-    if let Some(ca) = &opts.tls.ca_file {
-        co = co.add_root_certificates(ca.clone());
-    }
-    if let Some((cert, key)) = &opts.tls.client_cert {
-        co = co.add_client_certificate(cert.clone(), key.clone());
-    }
+    let co = crate::bus::apply_security(co, opts)
+        .await
+        .map_err(|(path, source)| TailError::Credentials { path, source })?;
     co.connect(opts.url.as_str())
         .await
         .map_err(|source| TailError::Connect {
