@@ -29,6 +29,9 @@ enum Command {
     Tail(cli::tail::Args),
     /// Simulated instruments (ASTM, HL7) with dialect profiles, faults, replay and a ledger.
     Sim(Box<cli::sim::Args>),
+    /// The all-in-one demo: local NATS, router, connectors and simulated instruments, with a
+    /// live view and a loss/duplicate verification at the end.
+    Demo(cli::demo::Args),
 }
 
 fn main() -> ExitCode {
@@ -49,5 +52,6 @@ fn main() -> ExitCode {
         Command::Run(args) => cli::run::run(args),
         Command::Tail(args) => cli::tail::run(args),
         Command::Sim(args) => cli::sim::run(*args),
+        Command::Demo(args) => cli::demo::run(args),
     }
 }

@@ -75,6 +75,12 @@ impl Ledger {
         self.lock().clone()
     }
 
+    /// Runs `f` on the entries without copying them (for live views; keep `f` short, the
+    /// simulators wait for the lock meanwhile).
+    pub fn inspect<R>(&self, f: impl FnOnce(&[LedgerEntry]) -> R) -> R {
+        f(&self.lock())
+    }
+
     /// Number of messages recorded.
     pub fn len(&self) -> usize {
         self.lock().len()
@@ -97,5 +103,46 @@ impl Ledger {
             out.write_all(b"\n")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(seq: u64, acked: bool) -> LedgerEntry {
+        LedgerEntry {
+            instrument: InstrumentId::new("c111-1").unwrap(),
+            seq,
+            kind: EventKind::Result,
+            control_id: seq.to_string(),
+            specimen_ids: Vec::new(),
+            event_ids: Vec::new(),
+            sent_at: jiff::Timestamp::UNIX_EPOCH,
+            acked_at: acked.then_some(jiff::Timestamp::UNIX_EPOCH),
+            attempts: 1,
+            faults: Vec::new(),
+            orders_received: None,
+        }
+    }
+
+    #[test]
+    fn inspect_sees_every_entry_and_later_updates() {
+        let ledger = Ledger::new();
+        let first = ledger.record(entry(0, false));
+        ledger.record(entry(1, true));
+        assert_eq!(
+            ledger.inspect(|e| e.iter().filter(|e| e.acked_at.is_some()).count()),
+            1
+        );
+        ledger.update(first, |e| e.acked_at = Some(jiff::Timestamp::UNIX_EPOCH));
+        assert_eq!(
+            ledger.inspect(|e| e.iter().map(|e| e.seq).collect::<Vec<_>>()),
+            [0, 1]
+        );
+        assert_eq!(
+            ledger.inspect(|e| e.iter().filter(|e| e.acked_at.is_some()).count()),
+            2
+        );
     }
 }

@@ -134,6 +134,14 @@ impl Collector {
             .clone()
     }
 
+    /// Runs `f` on everything seen so far without copying it (for live views; keep `f` short).
+    pub fn inspect<R>(&self, f: impl FnOnce(&[Seen]) -> R) -> R {
+        f(&self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
     /// Waits until every acknowledged ledger message is delivered, or `timeout` passes.
     pub async fn wait_for(&self, ledger: &[LedgerEntry], timeout: Duration) -> Report {
         let deadline = tokio::time::Instant::now() + timeout;

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod check_config;
+pub mod demo;
 pub mod parse;
 pub mod run;
 pub mod sim;

@@ -108,7 +108,7 @@ pub struct Args {
 }
 
 /// `30s`, `2m`, `500ms`, `1h` or plain seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
         (n, 0.001)

@@ -6,4 +6,5 @@
     clippy::indexing_slicing
 )]
 
+mod demo;
 mod parse;
