@@ -12,8 +12,39 @@ frame; with --bulk the whole message is one message cut into frames of at most C
 import json
 import sys
 
+from astm import asynclib
 from astm.client import Client
 from astm.constants import ACK, NAK
+
+# astm-2025 1.0.0 ported python-astm to Python 3 but its event loop still calls Python 2's
+# `buffer` builtin when it writes (NameError, the channel closes before the ENQ leaves). This is
+# the one shim the client needs; everything on the wire (ENQ/EOT, frames, checksums, the record
+# order state machine) stays python-astm's own.
+if not hasattr(asynclib, "buffer"):
+    asynclib.buffer = lambda data, offset=0, size=None: bytes(data[offset : offset + size])
+
+
+class RecordType(bytes):
+    """The record type field (`H`, `P`, ...): bytes for python-astm's codec, which on Python 3
+    only encodes bytes fields (a str field recurses forever, str being Iterable), and equal to
+    the str for its Client, which compares record types with str (`'H'`, `record[0] == 'L'`)."""
+
+    def __eq__(self, other):
+        if isinstance(other, str):
+            return self.decode("latin-1") == other
+        return bytes.__eq__(self, other)
+
+    def __hash__(self):
+        return hash(self.decode("latin-1"))
+
+
+def to_python_astm(value):
+    """A JSON field as python-astm takes it on Python 3 (bytes, None, or lists of them)."""
+    if isinstance(value, str):
+        return value.encode("latin-1")
+    if isinstance(value, list):
+        return [to_python_astm(v) for v in value]
+    return value
 
 
 class RecordingClient(Client):
@@ -37,7 +68,10 @@ def main():
     host, port = sys.argv[1], int(sys.argv[2])
     bulk = "--bulk" in sys.argv
     chunk_size = int(sys.argv[sys.argv.index("--bulk") + 1]) if bulk else None
-    records = json.load(sys.stdin)
+    records = [
+        [RecordType(r[0].encode("latin-1"))] + [to_python_astm(f) for f in r[1:]]
+        for r in json.load(sys.stdin)
+    ]
 
     def emitter():
         for record in records:
