@@ -180,7 +180,7 @@ async fn python_astm_client_one_record_per_frame_is_acked_and_stored() {
 
 #[tokio::test]
 async fn python_astm_client_one_message_in_etb_frames_is_acked_and_stored() {
-    let (wire, events) = send_with_python_astm("c311-interop-2", &["--bulk", "40"]).await;
+    let (wire, events) = send_with_python_astm("c311-interop-2", &["--bulk", "16"]).await;
     let frames = assert_every_frame_acked(&wire);
     assert!(frames >= 5, "the message was cut into ETB frames: {wire}");
     let etb = wire["sent"]
@@ -190,6 +190,19 @@ async fn python_astm_client_one_message_in_etb_frames_is_acked_and_stored() {
         .filter(|s| s.as_str().unwrap().contains('\u{17}'))
         .count();
     assert_eq!(etb, frames - 1, "{wire}");
+    // python-astm numbered them 1..7, 0, 1..: labwire followed the wrap.
+    assert!(frames > 8, "{wire}");
+    let numbers: Vec<char> = wire["sent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.as_str().unwrap().strip_prefix(STX))
+        .map(|f| f.chars().next().unwrap())
+        .collect();
+    let want: Vec<char> = (1..=frames)
+        .map(|i| char::from_digit((i % 8) as u32, 10).unwrap())
+        .collect();
+    assert_eq!(numbers, want, "{wire}");
     assert_the_result(&events);
 }
 
