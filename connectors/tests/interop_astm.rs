@@ -50,7 +50,7 @@ fn records() -> Value {
             "LIS2-A2",
             "20261126101500"
         ],
-        ["P", "1", null, "PID1", null, ["Doe", "John"]],
+        ["P", "1", null, "PID1", null, ["Müller", "Jürgen"]],
         ["O", "1", "S1", null, [null, null, null, "GLU"], "R"],
         [
             "R",
@@ -140,6 +140,11 @@ fn assert_the_result(events: &[Event]) {
     assert_eq!(
         r.patient.as_ref().and_then(|p| p.id.as_deref()),
         Some("PID1")
+    );
+    // python-astm encodes Latin-1 (the LIS2-A2 default), as labwire decodes by default.
+    assert_eq!(
+        r.patient.as_ref().and_then(|p| p.name.as_deref()),
+        Some("Müller Jürgen")
     );
     let obs: Vec<_> = r
         .observations

@@ -308,3 +308,64 @@ async fn python_hl7_parses_labwires_rsp_k11_answer_to_a_work_order_query() {
         ["2", "PO-1", "ALT-GPT"]
     );
 }
+
+/// Messages with the delimiters a sender chose (`#` `$`), without a subcomponent separator, and
+/// with an escaped `|` in MSH-10: labwire's ACK must echo them so python-hl7 reads them back.
+#[tokio::test]
+async fn python_hl7_reads_acks_to_unusual_delimiters_and_escaped_control_ids() {
+    let messages = [
+        "MSH#$~\\&#BA400#Bio#Host#Lab#20261126101500##OUL$R22$OUL_R22#D1#P#2.5.1\rSPM#1#S1##SER\rOBR####GLU$Glucose$A400\rOBX#1#NM#GLU$Glucose$A400##5.4#mmol/L##N###F\r",
+        "MSH|^~\\|BA400|Bio|Host|Lab|20261126101500||OUL^R22^OUL_R22|D2|P|2.5.1\rSPM|1|S2||SER\rOBR||||GLU^Glucose^A400\rOBX|1|NM|GLU^Glucose^A400||5.4|mmol/L||N|||F\r",
+        "MSH|^~\\&|BA400|Bio|Host|Lab|20261126101500||OUL^R22^OUL_R22|D3\\F\\x|P|2.5.1\rSPM|1|S3||SER\rOBR||||GLU^Glucose^A400\rOBX|1|NM|GLU^Glucose^A400||5.4|mmol/L||N|||F\r",
+    ];
+    let dir = std::env::temp_dir().join(format!("labwire-interop-hl7-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let files: Vec<String> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let path = dir.join(format!("m{i}.hl7"));
+            std::fs::write(&path, m).unwrap();
+            path.display().to_string()
+        })
+        .collect();
+
+    let ingest = MemoryIngest::new();
+    let (transport, addr) = tcp_server(&[], OnSecondConnection::Refuse).await;
+    let c = spawn(
+        Hl7Connector::new(Hl7Config::default()),
+        transport,
+        context(ingest.clone(), "ba400-delims"),
+    );
+    let port = addr.port().to_string();
+    let mut args = vec!["127.0.0.1", port.as_str()];
+    args.extend(files.iter().map(String::as_str));
+    let out = run("hl7_send.py", &args, b"", PEER).await;
+    std::fs::remove_dir_all(&dir).unwrap();
+    let replies: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let got: Vec<_> = replies
+        .iter()
+        .map(|r| {
+            assert!(r.get("error").is_none(), "{r}");
+            (text(r, "/msh9"), text(r, "/msa1"), text(r, "/msa2"))
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("ACK$R22$ACK", "AA", "D1"),
+            ("ACK^R22^ACK", "AA", "D2"),
+            ("ACK^R22^ACK", "AA", "D3|x"),
+        ]
+    );
+    let specimens: Vec<_> = ingest
+        .of_kind(EventKind::Result)
+        .iter()
+        .map(|e| e.specimen.as_ref().and_then(|s| s.id.clone()).unwrap())
+        .collect();
+    assert_eq!(specimens, ["S1", "S2", "S3"]);
+    c.stop().await;
+}
