@@ -12,6 +12,7 @@
 //!   labwire's ASTM listener over real TCP, one record per frame and as one message cut into ETB
 //!   frames.
 //! * python-astm's codec decodes frames labwire's encoder builds and checks their checksums.
+//! * python-astm's `RequestHandler` receives an order download labwire sends as the host.
 
 mod common;
 mod interop;
@@ -302,4 +303,55 @@ async fn python_astm_decodes_labwires_record_per_frame_messages() {
     let numbers: Vec<_> = frames.iter().map(|f| f["seq"].as_u64().unwrap()).collect();
     assert_eq!(numbers, [1, 2, 3, 4, 5]);
     assert_eq!(got["message"], expected_message(), "{got}");
+}
+
+/// labwire as the sender: an order download received by python-astm's `RequestHandler`, which
+/// checks the frames and reassembles them, over a connection it opened to labwire's listener.
+#[tokio::test]
+async fn python_astm_receives_labwires_order_download() {
+    let ingest = MemoryIngest::new();
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let (transport, addr) = tcp_server(&["127.0.0.1"], OnSecondConnection::Refuse).await;
+    let mut ctx = context(ingest.clone(), "c311-interop-3");
+    ctx.commands = Some(rx);
+    let c = spawn(AstmConnector::new(AstmConfig::default()), transport, ctx);
+    let (command, outcome) = delivery(
+        "cmd-interop-1",
+        labwire_event::Order {
+            specimen_id: "S7".into(),
+            tests: vec!["NA".into(), "K".into()],
+            priority: Some("S".into()),
+            ..labwire_event::Order::default()
+        },
+    );
+    tx.send(command).await.unwrap();
+    let port = addr.port().to_string();
+    let got = run_json("astm_receive.py", &["127.0.0.1", &port, "5"], b"", PEER).await;
+    eprintln!("python-astm's side of the conversation: {got}");
+    assert_eq!(got["complete"], true, "{got}");
+    assert_eq!(got["log"], json!([]), "python-astm complained: {got}");
+    let records = got["records"].as_array().unwrap();
+    let types: Vec<_> = records.iter().map(|r| text(r, "/0")).collect();
+    assert_eq!(types.first(), Some(&"H"), "{got}");
+    assert_eq!(types.last(), Some(&"L"), "{got}");
+    let orders: Vec<_> = records.iter().filter(|r| r[0] == "O").collect();
+    assert_eq!(orders.len(), 1, "{got}");
+    assert_eq!(orders[0][2], "S7", "{got}");
+    assert_eq!(
+        orders[0][4],
+        json!([[null, null, null, "NA"], [null, null, null, "K"]]),
+        "{got}"
+    );
+    assert!(
+        got["sent"].as_array().unwrap().iter().all(|s| s == ACK),
+        "python-astm NAKed something: {got}"
+    );
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(3), outcome)
+            .await
+            .unwrap()
+            .unwrap(),
+        labwire_connectors::CommandOutcome::Delivered
+    );
+    c.stop().await;
 }
