@@ -18,9 +18,7 @@ import time
 from astm import asynclib
 from astm.server import BaseRecordsDispatcher, RequestHandler
 
-# See astm_send.py: the event loop still calls Python 2's `buffer` builtin when it writes.
-if not hasattr(asynclib, "buffer"):
-    asynclib.buffer = lambda data, offset=0, size=None: bytes(data[offset : offset + size])
+from astm_wire import WireLog
 
 
 class Collect(logging.Handler):
@@ -43,19 +41,12 @@ class Recording(BaseRecordsDispatcher):
         self.records.append(record)
 
 
-class RecordingHandler(RequestHandler):
+class RecordingHandler(WireLog, RequestHandler):
     def __init__(self, *args, **kwargs):
-        self.sent = []
-        self.received = []
         self.eot_after_l = False
         super().__init__(*args, **kwargs)
 
-    def push(self, data):
-        self.sent.append(data)
-        return super().push(data)
-
     def dispatch(self, data):
-        self.received.append(data)
         result = super().dispatch(data)
         records = self.dispatcher.records
         if data == b"\x04" and records and records[-1][0] == "L":

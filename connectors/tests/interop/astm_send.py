@@ -12,16 +12,11 @@ frame; with --bulk the whole message is one message cut into frames of at most C
 import json
 import sys
 
-from astm import asynclib
 from astm.client import Client
 from astm.constants import ACK, NAK
 
-# astm-2025 1.0.0 ported python-astm to Python 3 but its event loop still calls Python 2's
-# `buffer` builtin when it writes (NameError, the channel closes before the ENQ leaves). This is
-# the one shim the client needs; everything on the wire (ENQ/EOT, frames, checksums, the record
-# order state machine) stays python-astm's own.
-if not hasattr(asynclib, "buffer"):
-    asynclib.buffer = lambda data, offset=0, size=None: bytes(data[offset : offset + size])
+from astm_wire import WireLog
+
 
 
 class RecordType(bytes):
@@ -47,21 +42,8 @@ def to_python_astm(value):
     return value
 
 
-class RecordingClient(Client):
+class RecordingClient(WireLog, Client):
     """python-astm's Client, keeping what went over the wire."""
-
-    def __init__(self, *args, **kwargs):
-        self.sent = []
-        self.received = []
-        super().__init__(*args, **kwargs)
-
-    def push(self, data):
-        self.sent.append(data)
-        return super().push(data)
-
-    def dispatch(self, data):
-        self.received.append(data)
-        return super().dispatch(data)
 
 
 def main():
