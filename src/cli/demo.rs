@@ -330,9 +330,11 @@ async fn demo(
         };
         let mut out = std::io::stdout().lock();
         if tty {
-            let _ = out.write_all(screen.draw(&frame.table()).as_bytes());
+            // Live frames fit a terminal; the final one shows every instrument.
+            let rows = (!force).then_some(view::LIVE_ROWS);
+            let _ = out.write_all(screen.draw(&frame.table(rows)).as_bytes());
         } else if force {
-            for l in frame.table() {
+            for l in frame.table(None) {
                 let _ = writeln!(out, "{l}");
             }
         } else if last_line.elapsed() >= Duration::from_secs(3) {
@@ -364,12 +366,13 @@ async fn demo(
     if interrupted {
         runs.abort_all();
         connectors.cancel();
-        draw(phase, &mut screen, !tty);
+        draw(phase, &mut screen, true);
         eprintln!("labwire demo: interrupted");
         return ExitCode::FAILURE;
     }
 
     // Everything acknowledged must reach the bus.
+    let sending_took = began.elapsed();
     let entries = ledger.entries();
     let wait = collector.wait_for(&entries, args.drain_timeout);
     tokio::pin!(wait);
@@ -384,12 +387,20 @@ async fn demo(
             _ = tick.tick() => draw(Phase::Draining, &mut screen, false),
         }
     };
+    let drain_took = began.elapsed().saturating_sub(sending_took);
     draw(Phase::Verifying, &mut screen, false);
+    let read_began = Instant::now();
     let stream = match verify::read_stream(&client, "LAB", &site).await {
         Ok(seen) => verify::reconcile_stored(&entries, &seen),
         Err(e) => return fail(format!("reading stream LAB: {e}")),
     };
-    draw(Phase::Verifying, &mut screen, !tty);
+    draw(Phase::Verifying, &mut screen, true);
+    eprintln!(
+        "labwire demo: sending {:.1}s, draining {:.1}s, reading stream LAB back {:.1}s",
+        sending_took.as_secs_f64(),
+        drain_took.as_secs_f64(),
+        read_began.elapsed().as_secs_f64()
+    );
     connectors.cancel();
     lis.abort();
     let _ = tokio::time::timeout(Duration::from_secs(5), router.shutdown()).await;

@@ -8,6 +8,9 @@ use labwire_sim::verify::Seen;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+/// Instrument lines in a live terminal frame (the final frame shows all).
+pub const LIVE_ROWS: usize = 20;
+
 /// One simulated instrument as the view shows it.
 #[derive(Debug, Clone)]
 pub struct Instrument {
@@ -122,8 +125,9 @@ impl Frame<'_> {
         }
     }
 
-    /// The full table: header, one line per instrument, totals and progress.
-    pub fn table(&self) -> Vec<String> {
+    /// The table: header, one line per instrument (at most `max_rows`, then a count of the
+    /// rest), totals and progress.
+    pub fn table(&self, max_rows: Option<usize>) -> Vec<String> {
         let mut out = vec![format!(
             "{:<10} {:<11} {:<9} {:>6} {:>6} {:>7} {:>5} {:>8} {:>7} {:>6} {:>6} {:>7}",
             "INSTRUMENT",
@@ -140,7 +144,8 @@ impl Frame<'_> {
             "ACK_MS"
         )];
         let empty = Row::default();
-        for i in self.instruments {
+        let shown = max_rows.unwrap_or(usize::MAX).min(self.instruments.len());
+        for i in self.instruments.iter().take(shown) {
             let r = self.rows.get(&i.id).unwrap_or(&empty);
             let errors = r.errors + self.failures.get(&i.id).copied().unwrap_or(0);
             out.push(format!(
@@ -158,6 +163,12 @@ impl Frame<'_> {
                 errors,
                 r.last_ack_ms
                     .map_or_else(|| "-".to_owned(), |ms| format!("{ms:.1}"))
+            ));
+        }
+        if shown < self.instruments.len() {
+            out.push(format!(
+                "… {} more instruments (all of them at the end)",
+                self.instruments.len() - shown
             ));
         }
         let t = self.totals();
@@ -245,6 +256,32 @@ mod tests {
         let second = s.draw(&["c".into(), "d".into()]);
         assert!(second.starts_with("\x1b[2A"), "{second:?}");
         assert!(second.contains("\x1b[2Kc\n"));
+    }
+
+    #[test]
+    fn a_live_frame_shows_at_most_max_rows_instruments() {
+        let instruments: Vec<Instrument> = (1..=5)
+            .map(|n| Instrument {
+                id: format!("c111-{n}"),
+                profile: "cobas-c111",
+                protocol: "astm/tcp",
+            })
+            .collect();
+        let (rows, failures) = (BTreeMap::new(), BTreeMap::new());
+        let frame = Frame {
+            instruments: &instruments,
+            rows: &rows,
+            failures: &failures,
+            elapsed: 1.0,
+            duration: 2.0,
+            phase: Phase::Sending,
+        };
+        let live = frame.table(Some(2));
+        assert_eq!(live.iter().filter(|l| l.starts_with("c111-")).count(), 2);
+        assert!(live.iter().any(|l| l.starts_with("… 3 more")));
+        let all = frame.table(None);
+        assert_eq!(all.iter().filter(|l| l.starts_with("c111-")).count(), 5);
+        assert!(all.last().unwrap().contains("[  1.0s/2s sending]"));
     }
 
     #[test]
