@@ -161,6 +161,9 @@ impl Drop for Collector {
     }
 }
 
+/// Stream messages requested at once by [`read_stream`] (in sequence order).
+const READ_AHEAD: usize = 64;
+
 /// Reads every message stored in JetStream stream `stream` that belongs to `site`.
 pub async fn read_stream(
     client: &async_nats::Client,
@@ -183,8 +186,13 @@ pub async fn read_stream(
     if state.messages == 0 {
         return Ok(out);
     }
-    for seq in state.first_sequence..=state.last_sequence {
-        let Ok(msg) = s.get_raw_message(seq).await else {
+    // Requests in flight at once: one round trip per message is slow on a long stream.
+    let s = &s;
+    let mut messages = futures::stream::iter(state.first_sequence..=state.last_sequence)
+        .map(|seq| async move { s.get_raw_message(seq).await })
+        .buffered(READ_AHEAD);
+    while let Some(msg) = messages.next().await {
+        let Ok(msg) = msg else {
             continue; // deleted or expired
         };
         if !msg.subject.as_str().starts_with(&prefix) {
