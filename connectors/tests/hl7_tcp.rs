@@ -408,3 +408,238 @@ async fn on_a_pty_a_device_that_stops_reading_hits_the_write_timeout() {
     assert!(c.health.snapshot().timeouts >= 1);
     c.stop().await;
 }
+
+fn error_events(ingest: &MemoryIngest) -> Vec<(String, Option<u64>, String)> {
+    ingest
+        .of_kind(EventKind::Error)
+        .into_iter()
+        .map(|e| {
+            let err = e.error.unwrap();
+            (err.reason, err.offset, e.raw.unwrap_or_default())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_frame_cut_by_a_new_start_block_is_recorded_with_its_bytes_and_the_next_gets_aa() {
+    let ingest = MemoryIngest::new();
+    let c = start(&ingest, "ba400-cut-vt", |_| {}).await;
+    let mut inst = instrument(c.addr).await;
+    // python-hl7 sending a file that ends in a stray VT line: `VT msg CR VT CR FS CR`.
+    let cut = "MSH|^~\\&|BA400|Biosystems|Host|Lab|20261126||OUL^R22|C1|P|2.5.1\rSPM|1|S1\r";
+    let mut wire = vec![0x0b];
+    wire.extend_from_slice(cut.as_bytes());
+    wire.extend_from_slice(b"\x0b\r\x1c\r");
+    inst.stream.write_all(&wire).await.unwrap();
+    inst.send(&oru("C2", "", "")).await;
+    let ack = inst.recv(T).await.unwrap();
+    assert_eq!(field(&ack, "MSA", 1), "AA");
+    assert_eq!(field(&ack, "MSA", 2), "C2", "the cut frame is not answered");
+    let errors = wait_until(&ingest, "the cut frame's error event", |ev| {
+        ev.iter().any(|e| e.kind == EventKind::Error)
+    })
+    .await;
+    assert_eq!(
+        errors.iter().filter(|e| e.kind == EventKind::Error).count(),
+        1,
+        "no error for the lone CR left in the next block: {:#?}",
+        summary(&errors)
+    );
+    let (reason, offset, raw) = error_events(&ingest).remove(0);
+    assert_eq!(raw, cut, "the cut frame's bytes are kept");
+    assert_eq!(offset, Some(0));
+    assert!(
+        reason.contains(&format!("after {} bytes", cut.len())),
+        "{reason}"
+    );
+    assert!(reason.contains("new start block"), "{reason}");
+    assert!(!reason.contains("deadline"), "{reason}");
+    assert_eq!(ingest.of_kind(EventKind::Result).len(), 1);
+    let h = c.health.snapshot();
+    assert_eq!((h.timeouts, h.rejected, h.messages), (0, 1, 1), "{h:?}");
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn a_frame_cut_by_the_deadline_is_recorded_with_its_bytes_and_counts_a_timeout() {
+    let ingest = MemoryIngest::new();
+    let c = start(&ingest, "ba400-cut-deadline", |_| {}).await;
+    let mut inst = instrument(c.addr).await;
+    let cut = "MSH|^~\\&|X\rPID|1";
+    inst.stream.write_all(b"\x0b").await.unwrap();
+    inst.stream.write_all(cut.as_bytes()).await.unwrap();
+    // hl7_config() sets a 400 ms frame deadline.
+    wait_until(&ingest, "the cut frame's error event", |ev| {
+        ev.iter().any(|e| e.kind == EventKind::Error)
+    })
+    .await;
+    let (reason, offset, raw) = error_events(&ingest).remove(0);
+    assert_eq!(raw, cut);
+    assert_eq!(offset, Some(0));
+    assert!(
+        reason.contains(&format!("after {} bytes", cut.len())),
+        "{reason}"
+    );
+    assert!(reason.contains("deadline"), "{reason}");
+    inst.send(&oru("D1", "", "")).await;
+    let ack = inst.recv(T).await.unwrap();
+    assert_eq!(field(&ack, "MSA", 1), "AA");
+    assert_eq!(field(&ack, "MSA", 2), "D1");
+    let h = c.health.snapshot();
+    assert_eq!((h.timeouts, h.rejected, h.messages), (1, 1, 1), "{h:?}");
+    c.stop().await;
+}
+
+fn batch(bhs11: &str, messages: &[String], bts1: usize) -> String {
+    let mut b = format!("FHS|^~\\&|BA400|Biosystems|Host|Lab|20261126||||F{bhs11}\r");
+    b += &format!("BHS|^~\\&|BA400|Biosystems|Host|Lab|20261126||||{bhs11}\r");
+    for m in messages {
+        b += m;
+    }
+    b += &format!("BTS|{bts1}\rFTS|1\r");
+    b
+}
+
+/// The MSH-10 of each ACK in a response batch, with its MSA-1 and MSA-2.
+fn batch_acks(reply: &str) -> Vec<(String, String)> {
+    reply
+        .split('\r')
+        .filter(|l| l.starts_with("MSA|"))
+        .map(|l| {
+            let f: Vec<&str> = l.split('|').collect();
+            (f[1].to_owned(), f[2].to_owned())
+        })
+        .collect()
+}
+
+/// Field `n` of an FHS/BHS segment (field 1 is the separator itself, like MSH).
+fn header_field(reply: &str, seg: &str, n: usize) -> String {
+    field(reply, "MSH", 1); // the reply holds an ACK
+    let line = reply.split('\r').find(|l| l.starts_with(seg)).unwrap();
+    line.split('|').nth(n - 1).unwrap_or("").to_owned()
+}
+
+fn lines(reply: &str) -> Vec<&str> {
+    reply
+        .split('\r')
+        .filter(|l| !l.is_empty())
+        .map(|l| &l[..3])
+        .collect()
+}
+
+#[tokio::test]
+async fn a_batch_in_one_block_is_stored_and_answered_with_a_batch_of_acks() {
+    let ingest = MemoryIngest::new();
+    let c = start(&ingest, "ba400-batch", |_| {}).await;
+    let mut inst = instrument(c.addr).await;
+    inst.send(&batch("B1", &[oru("B1M1", "", ""), oru("B1M2", "", "")], 2))
+        .await;
+    let reply = inst.recv(T).await.unwrap();
+    assert_eq!(
+        lines(&reply),
+        ["FHS", "BHS", "MSH", "MSA", "MSH", "MSA", "BTS", "FTS"],
+        "{reply:?}"
+    );
+    assert_eq!(
+        batch_acks(&reply),
+        [("AA".into(), "B1M1".into()), ("AA".into(), "B1M2".into())]
+    );
+    assert_eq!(
+        header_field(&reply, "BHS", 12),
+        "B1",
+        "BHS-12 names the inbound batch: {reply:?}"
+    );
+    assert_eq!(header_field(&reply, "BHS", 5), "BA400");
+    assert_eq!(header_field(&reply, "BHS", 3), "labwire");
+    assert_eq!(header_field(&reply, "FHS", 12), "FB1");
+    assert_eq!(field(&reply, "BTS", 1), "2");
+    assert_eq!(
+        ingest.of_kind(EventKind::Result).len(),
+        2,
+        "both stored before the reply was written"
+    );
+    assert!(ingest.of_kind(EventKind::Error).is_empty());
+    assert_eq!(c.health.snapshot().messages, 2);
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn a_batch_with_one_unusable_message_gets_aa_and_ar_with_err() {
+    let ingest = MemoryIngest::new();
+    let c = start(&ingest, "ba400-batch-mixed", |_| {}).await;
+    let mut inst = instrument(c.addr).await;
+    let adt = "MSH|^~\\&|X|Y|H|L|20261126||ADT^A04|B2M2|P|2.5.1\rPID|1||123\r".to_owned();
+    inst.send(&batch(
+        "B2",
+        &[oru("B2M1", "", ""), adt, oru("B2M3", "", "")],
+        3,
+    ))
+    .await;
+    let reply = inst.recv(T).await.unwrap();
+    assert_eq!(
+        batch_acks(&reply),
+        [
+            ("AA".into(), "B2M1".into()),
+            ("AR".into(), "B2M2".into()),
+            ("AA".into(), "B2M3".into())
+        ],
+        "{reply:?}"
+    );
+    assert_eq!(segments(&reply, "ERR"), 1, "{reply:?}");
+    assert!(
+        reply.contains("|200"),
+        "ERR-3 unsupported message type: {reply:?}"
+    );
+    assert_eq!(field(&reply, "BTS", 1), "3");
+    assert_eq!(ingest.of_kind(EventKind::Result).len(), 2);
+    assert_eq!(ingest.of_kind(EventKind::Error).len(), 1);
+    // A batch that cannot be stored: every message AE, nothing answered AA.
+    ingest.set_failing(true);
+    inst.send(&batch("B3", &[oru("B3M1", "", ""), oru("B3M2", "", "")], 2))
+        .await;
+    let reply = inst.recv(T).await.unwrap();
+    assert_eq!(
+        batch_acks(&reply),
+        [("AE".into(), "B3M1".into()), ("AE".into(), "B3M2".into())],
+        "{reply:?}"
+    );
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn a_batch_that_cannot_be_split_gets_ar_naming_why() {
+    let ingest = MemoryIngest::new();
+    let c = start(&ingest, "ba400-batch-garbage", |_| {}).await;
+    let mut inst = instrument(c.addr).await;
+    inst.send("BHS|^~\\&|BA400|Biosystems|Host|Lab|20261126||||G1\rnot a message\rBTS|1\r")
+        .await;
+    let reply = inst.recv(T).await.unwrap();
+    assert_eq!(
+        lines(&reply),
+        ["BHS", "MSH", "MSA", "ERR", "BTS"],
+        "{reply:?}"
+    );
+    assert_eq!(batch_acks(&reply), [("AR".into(), "G1".into())]);
+    assert!(
+        reply.contains("|100"),
+        "ERR-3 segment sequence error: {reply:?}"
+    );
+    assert!(reply.contains("cannot be split"), "{reply:?}");
+    let (reason, _, raw) = error_events(&ingest).remove(0);
+    assert!(reason.contains("text outside any message"), "{reason}");
+    assert!(raw.starts_with("BHS|"), "{raw:?}");
+    // A count that disagrees with the messages present.
+    inst.send(&batch("G2", &[oru("G2M1", "", "")], 2)).await;
+    let reply = inst.recv(T).await.unwrap();
+    assert_eq!(
+        batch_acks(&reply),
+        [("AR".into(), "G2".into())],
+        "{reply:?}"
+    );
+    assert!(reply.contains("BTS-1 counts 2 messages"), "{reply:?}");
+    assert!(ingest.of_kind(EventKind::Result).is_empty());
+    // The connection keeps serving.
+    inst.send(&oru("G3", "", "")).await;
+    assert_eq!(field(&inst.recv(T).await.unwrap(), "MSA", 1), "AA");
+    c.stop().await;
+}

@@ -137,7 +137,7 @@ fn split_bytes(bytes: &[u8], limits: &CaptureLimits) -> Vec<Item> {
                     to_usize(offset),
                     format!("MLLP frame larger than {limit} bytes"),
                 ))),
-                FramerEvent::Truncated { offset, len } => out.push(Err(CaptureError::new(
+                FramerEvent::Truncated { offset, len, .. } => out.push(Err(CaptureError::new(
                     to_usize(offset),
                     format!("MLLP frame not terminated by FS after {len} bytes"),
                 ))),

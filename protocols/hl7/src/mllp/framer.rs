@@ -3,7 +3,9 @@
 //! Every byte is looked at once (memchr jumps to the next VT or FS), so trickled input costs
 //! O(n). A frame larger than [`FramerConfig::max_frame_bytes`] is dropped (reported, not
 //! buffered). A frame that has not ended [`FramerConfig::frame_timeout`] after its VT is dropped
-//! when [`Framer::on_timeout`] is called at or after [`Framer::next_deadline`].
+//! when [`Framer::on_timeout`] is called at or after [`Framer::next_deadline`]. A frame cut short
+//! (new VT, deadline, end of input) is reported with its bytes, moved out of the buffer, and
+//! the cause. A block holding only CR/LF/space/tab is line noise, not a message.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -54,7 +56,8 @@ pub enum FramerEvent {
         offset: u64,
         /// How many bytes.
         len: usize,
-        /// True when they were only CR, LF, spaces or tabs (harmless line noise).
+        /// True when they were only CR, LF, spaces or tabs (harmless line noise); also for an
+        /// MLLP block holding nothing else (then `offset` is its VT and `len` counts VT and FS).
         whitespace_only: bool,
     },
     /// A frame grew past the limit and was dropped up to its FS.
@@ -64,14 +67,40 @@ pub enum FramerEvent {
         /// The limit.
         limit: usize,
     },
-    /// A frame was cut short: a new VT arrived before its FS, the deadline passed, or the input
-    /// ended.
+    /// A frame was cut short before its FS; the bytes received are handed over (never more than
+    /// [`FramerConfig::max_frame_bytes`]: a longer frame is reported as [`FramerEvent::TooLarge`]).
     Truncated {
         /// Offset of its VT.
         offset: u64,
-        /// Payload bytes received.
+        /// Payload bytes received (`payload.len()`).
         len: usize,
+        /// Why the frame ended early.
+        cause: TruncationCause,
+        /// The payload bytes received, without the VT.
+        payload: Vec<u8>,
     },
+}
+
+/// Why a frame was cut short (see [`FramerEvent::Truncated`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TruncationCause {
+    /// A new VT arrived before the FS; it starts the next frame.
+    NewStartBlock,
+    /// [`FramerConfig::frame_timeout`] passed without an FS ([`Framer::on_timeout`]).
+    Deadline,
+    /// The input ended inside the frame ([`Framer::finish`]: connection closed, end of file).
+    EndOfInput,
+}
+
+impl TruncationCause {
+    /// A short explanation for people, e.g. for an error event's reason.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::NewStartBlock => "a new start block (VT) arrived before the end block (FS)",
+            Self::Deadline => "no end block (FS) before the frame deadline",
+            Self::EndOfInput => "the input ended (connection closed) before the end block (FS)",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,13 +186,7 @@ impl Framer {
                             self.state = State::AfterEnd;
                             p + 1
                         } else {
-                            if !dropping {
-                                self.events.push_back(FramerEvent::Truncated {
-                                    offset: vt,
-                                    len: self.buf.len(),
-                                });
-                            }
-                            self.buf.clear();
+                            self.cut(vt, dropping, TruncationCause::NewStartBlock);
                             self.state = State::InFrame {
                                 vt: self.offset + p as u64,
                                 started: now,
@@ -227,11 +250,31 @@ impl Framer {
         }
     }
 
+    /// Reports the frame begun at `vt` as cut short, handing over its bytes (moved, not copied).
+    fn cut(&mut self, vt: u64, dropping: bool, cause: TruncationCause) {
+        let payload = std::mem::take(&mut self.buf);
+        if !dropping {
+            self.events.push_back(FramerEvent::Truncated {
+                offset: vt,
+                len: payload.len(),
+                cause,
+                payload,
+            });
+        }
+    }
+
     fn finish_frame(&mut self, vt: u64) {
         let payload = std::mem::take(&mut self.buf);
         let ev = match payload.as_slice() {
             [COMMIT_ACK] => FramerEvent::CommitAck { offset: vt },
             [COMMIT_NAK] => FramerEvent::CommitNak { offset: vt },
+            // A block holding only line noise (e.g. the CR left over when a stray VT cut the
+            // previous frame): nothing to deliver; reported like whitespace between frames.
+            p if blank(p) => FramerEvent::Skipped {
+                offset: vt,
+                len: p.len() + 2,
+                whitespace_only: true,
+            },
             _ => FramerEvent::Frame {
                 offset: vt + 1,
                 payload,
@@ -259,13 +302,7 @@ impl Framer {
             (self.state, self.next_deadline())
             && now >= deadline
         {
-            if !dropping {
-                self.events.push_back(FramerEvent::Truncated {
-                    offset: vt,
-                    len: self.buf.len(),
-                });
-            }
-            self.buf.clear();
+            self.cut(vt, dropping, TruncationCause::Deadline);
             self.state = State::Idle;
         }
     }
@@ -273,16 +310,8 @@ impl Framer {
     /// The input has ended (connection closed, end of file): reports an unfinished frame and
     /// trailing bytes.
     pub fn finish(&mut self) {
-        if let State::InFrame {
-            vt,
-            dropping: false,
-            ..
-        } = self.state
-        {
-            self.events.push_back(FramerEvent::Truncated {
-                offset: vt,
-                len: self.buf.len(),
-            });
+        if let State::InFrame { vt, dropping, .. } = self.state {
+            self.cut(vt, dropping, TruncationCause::EndOfInput);
         }
         self.buf.clear();
         self.state = State::Idle;
@@ -356,10 +385,32 @@ mod tests {
                 }
             ]
         );
+        // Cut short while dropping: reported once (TooLarge), the next frame's cut keeps its bytes.
+        f.push(Instant::now(), b"\x0b123456\x0bab");
+        f.finish();
+        assert_eq!(
+            all(&mut f),
+            vec![
+                FramerEvent::TooLarge {
+                    offset: 14,
+                    limit: 4
+                },
+                cut(21, TruncationCause::EndOfInput, b"ab"),
+            ]
+        );
+    }
+
+    fn cut(offset: u64, cause: TruncationCause, payload: &[u8]) -> FramerEvent {
+        FramerEvent::Truncated {
+            offset,
+            len: payload.len(),
+            cause,
+            payload: payload.to_vec(),
+        }
     }
 
     #[test]
-    fn deadline_and_truncation() {
+    fn frame_cut_by_the_deadline_keeps_its_bytes() {
         let t0 = Instant::now();
         let mut f = Framer::new(FramerConfig::default());
         assert_eq!(f.next_deadline(), None);
@@ -369,18 +420,79 @@ mod tests {
         f.on_timeout(d - Duration::from_millis(1));
         assert!(f.poll().is_none());
         f.on_timeout(d);
-        assert_eq!(f.poll(), Some(FramerEvent::Truncated { offset: 0, len: 4 }));
+        assert_eq!(f.poll(), Some(cut(0, TruncationCause::Deadline, b"MSH|")));
         assert_eq!(f.next_deadline(), None);
-        f.push(t0, b"\x0bMSH\x0bX\x1c");
+        f.push(t0, b"\x0bMSH|B\x1c\r");
+        assert_eq!(
+            all(&mut f),
+            vec![FramerEvent::Frame {
+                offset: 6,
+                payload: b"MSH|B".to_vec()
+            }]
+        );
+    }
+
+    #[test]
+    fn frame_cut_by_a_new_start_block_keeps_its_bytes() {
+        let input = b"\x0bMSH|A\rPID|1\x0bMSH|B\x1c\r";
+        let mut f = Framer::new(FramerConfig::default());
+        for byte in input {
+            f.push(Instant::now(), std::slice::from_ref(byte));
+        }
+        assert_eq!(
+            all(&mut f),
+            vec![
+                cut(0, TruncationCause::NewStartBlock, b"MSH|A\rPID|1"),
+                FramerEvent::Frame {
+                    offset: 13,
+                    payload: b"MSH|B".to_vec()
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn frame_cut_by_the_end_of_input_keeps_its_bytes() {
+        let mut f = Framer::new(FramerConfig::default());
+        f.push(Instant::now(), b"\x0bMSH|A\x1c\r\x0bMSH|B\rOBX");
         f.finish();
         assert_eq!(
             all(&mut f),
             vec![
-                FramerEvent::Truncated { offset: 5, len: 3 },
                 FramerEvent::Frame {
-                    offset: 10,
-                    payload: b"X".to_vec()
-                }
+                    offset: 1,
+                    payload: b"MSH|A".to_vec()
+                },
+                cut(8, TruncationCause::EndOfInput, b"MSH|B\rOBX"),
+            ]
+        );
+        assert_eq!(f.next_deadline(), None);
+    }
+
+    #[test]
+    fn stray_start_block_before_the_trailing_cr_yields_no_message() {
+        // python-hl7 sending a file ending in a stray VT line: `... VT CR FS CR`.
+        let mut f = Framer::new(FramerConfig::default());
+        f.push(Instant::now(), b"\x0bMSH|A\r\x0b\r\x1c\r\r\n\x0b\x1c\r");
+        assert_eq!(
+            all(&mut f),
+            vec![
+                cut(0, TruncationCause::NewStartBlock, b"MSH|A\r"),
+                FramerEvent::Skipped {
+                    offset: 7,
+                    len: 3,
+                    whitespace_only: true
+                },
+                FramerEvent::Skipped {
+                    offset: 11,
+                    len: 2,
+                    whitespace_only: true
+                },
+                FramerEvent::Skipped {
+                    offset: 13,
+                    len: 2,
+                    whitespace_only: true
+                },
             ]
         );
     }

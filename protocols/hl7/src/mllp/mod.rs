@@ -6,7 +6,7 @@
 
 mod framer;
 
-pub use framer::{Framer, FramerConfig, FramerEvent};
+pub use framer::{Framer, FramerConfig, FramerEvent, TruncationCause};
 
 /// Start block (VT).
 pub const START: u8 = 0x0B;
