@@ -207,7 +207,16 @@ impl<C: Connector, I: Ingest> Driver<'_, C, I> {
                 () = self.shutdown.cancelled() => return Ended::Shutdown,
                 () = closed_by_transport.cancelled() => return Ended::ClosedByTransport,
                 r = rd.read(&mut buf) => match r {
-                    Ok(0) => return Ended::PeerClosed,
+                    Ok(0) => {
+                        // Whatever the link held (a frame cut by the close) is still recorded.
+                        link.handle_end_of_input(now_std());
+                        while let Some(ev) = link.poll_event() {
+                            if self.on_event(link, ev, pending, &mut writer).await.is_err() {
+                                break;
+                            }
+                        }
+                        return Ended::PeerClosed;
+                    }
                     Ok(n) => {
                         if let Some(d) = self.config.idle_timeout {
                             idle_deadline = Some(Instant::now() + d);

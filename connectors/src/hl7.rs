@@ -662,9 +662,8 @@ impl Hl7Link {
 
     /// The connection ended: a frame still open is reported as cut short, with its bytes.
     ///
-    /// Not part of [`Link`] yet: the driver does not tell links about end of input, so today a
-    /// frame cut by the peer closing is dropped with the link. A driver calling this on
-    /// `read() == 0` (then draining [`Link::poll_event`]) records it.
+    /// The peer closed the connection: a frame it cut short is reported with its bytes
+    /// (called by the driver through [`Link::handle_end_of_input`]).
     pub fn end_of_input(&mut self) {
         self.framer.finish();
         self.drain_framer();
@@ -712,6 +711,10 @@ impl Link for Hl7Link {
     fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
         self.framer.push(now, bytes);
         self.drain_framer();
+    }
+
+    fn handle_end_of_input(&mut self, _now: Instant) {
+        self.end_of_input();
     }
 
     fn handle_timeout(&mut self, now: Instant) {

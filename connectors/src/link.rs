@@ -99,6 +99,15 @@ pub trait Link: Send {
     /// Tells the link that the instant from [`poll_timeout`](Link::poll_timeout) has passed.
     fn handle_timeout(&mut self, now: Instant);
 
+    /// Tells the link that the peer closed its side: no more bytes will come on this
+    /// connection. A link holding a partial frame reports it here (as a `Rejected` event with
+    /// its bytes), so a cable pulled mid-frame leaves a trace instead of vanishing with the
+    /// connection. The driver drains [`poll_event`](Link::poll_event) afterwards. The default
+    /// does nothing.
+    fn handle_end_of_input(&mut self, now: Instant) {
+        let _ = now;
+    }
+
     /// Appends bytes to write to `out`; returns false when there is nothing to send.
     fn poll_transmit(&mut self, out: &mut BytesMut) -> bool;
 

@@ -643,3 +643,37 @@ async fn a_batch_that_cannot_be_split_gets_ar_naming_why() {
     assert_eq!(field(&inst.recv(T).await.unwrap(), "MSA", 1), "AA");
     c.stop().await;
 }
+
+#[tokio::test]
+async fn a_frame_cut_by_the_peer_closing_is_recorded_with_its_bytes() {
+    let ingest = MemoryIngest::new();
+    let c = start(&ingest, "ba400-cut-close", |_| {}).await;
+    let mut inst = instrument(c.addr).await;
+    let cut = "MSH|^~\\&|BA400|Biosystems|Host|Lab|20261126||OUL^R22|E1|P|2.5.1\rSPM|1|S";
+    inst.stream.write_all(b"\x0b").await.unwrap();
+    inst.stream.write_all(cut.as_bytes()).await.unwrap();
+    // The cable is pulled mid-frame: the instrument's side closes before the end block.
+    inst.stream.shutdown().await.unwrap();
+    drop(inst);
+    wait_until(&ingest, "the cut frame's error event", |ev| {
+        ev.iter().any(|e| e.kind == EventKind::Error)
+    })
+    .await;
+    let (reason, offset, raw) = error_events(&ingest).remove(0);
+    assert_eq!(raw, cut, "the bytes received before the close are kept");
+    assert_eq!(offset, Some(0));
+    assert!(
+        reason.contains(&format!("after {} bytes", cut.len())),
+        "{reason}"
+    );
+    assert!(!reason.contains("deadline"), "{reason}");
+    assert!(ingest.of_kind(EventKind::Result).is_empty());
+    // The connector keeps serving: the next connection's message is stored and acknowledged.
+    let mut inst = instrument(c.addr).await;
+    inst.send(&oru("E2", "", "")).await;
+    let ack = inst.recv(T).await.unwrap();
+    assert_eq!(field(&ack, "MSA", 1), "AA");
+    assert_eq!(field(&ack, "MSA", 2), "E2");
+    assert_eq!(c.health.snapshot().timeouts, 0);
+    c.stop().await;
+}
