@@ -193,6 +193,7 @@ fn main() {
 
     let status = stop(&mut child);
     println!("labwire exit after SIGTERM: {status}");
+    log_summary(&dir.path().join("labwire.log"));
     if results != acked_total || !status.success() {
         eprintln!(
             "--- labwire log tail ---\n{}",
@@ -365,11 +366,13 @@ async fn run_scenario(
     let mut acked = 0;
     let mut refused = 0;
     let mut latencies = Vec::new();
+    let mut by_protocol = [Vec::new(), Vec::new()];
     let mut last_ack = start;
-    for t in tasks {
+    for (i, t) in all.iter().zip(tasks) {
         let tally = t.await.unwrap();
         acked += tally.acked;
         refused += tally.refused;
+        by_protocol[i.kind as usize].extend_from_slice(&tally.latencies_us);
         latencies.extend(tally.latencies_us);
         last_ack = last_ack.max(tally.last_ack.unwrap_or(start));
     }
@@ -383,6 +386,15 @@ async fn run_scenario(
     stop.store(true, Ordering::Relaxed);
     let rss_peak_kb = sampler.join().unwrap();
     latencies.sort_unstable();
+    for (protocol, mut l) in ["ASTM", "HL7"].into_iter().zip(by_protocol) {
+        l.sort_unstable();
+        println!(
+            "  {name}: {protocol} {} messages, ack p50 {:.2} ms, p99 {:.2} ms",
+            l.len(),
+            percentile_ms(&l, 0.50),
+            percentile_ms(&l, 0.99)
+        );
+    }
     let pct = |ticks_used: u64| ticks_used as f64 / ticks / elapsed.as_secs_f64() * 100.0;
     Row {
         name,
@@ -617,6 +629,19 @@ fn stop(child: &mut Child) -> std::process::ExitStatus {
     }
     let _ = child.kill();
     child.wait().unwrap()
+}
+
+/// How many warnings and errors labwire logged (level `warn`), and the first few.
+fn log_summary(path: &Path) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+        .collect();
+    println!("labwire log: {} warning/error lines", lines.len());
+    for l in lines.iter().take(5) {
+        println!("  {l}");
+    }
 }
 
 fn tail(path: &Path, lines: usize) -> String {
