@@ -84,6 +84,18 @@ struct Procs {
     ticks: f64,
 }
 
+/// The labwire child process, killed if the bench panics before stopping it.
+struct Labwire(Child);
+
+impl Drop for Labwire {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Figures of one scenario.
 struct Row {
     name: &'static str,
@@ -122,16 +134,18 @@ fn main() {
     std::fs::write(&config_path, config).unwrap();
 
     let log = std::fs::File::create(dir.path().join("labwire.log")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_labwire"))
-        .arg("run")
-        .arg("--config")
-        .arg(&config_path)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    wait_ready(metrics_port, &mut child, dir.path());
+    let mut child = Labwire(
+        Command::new(env!("CARGO_BIN_EXE_labwire"))
+            .arg("run")
+            .arg("--config")
+            .arg(&config_path)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let pid = child.0.id();
+    wait_ready(metrics_port, &mut child.0, dir.path());
     let ticks = clock_ticks();
     let nats_pid = pid_with_arg(&nats.store_dir().to_string_lossy()).unwrap_or(0);
     println!(
@@ -191,7 +205,7 @@ fn main() {
         }
     );
 
-    let status = stop(&mut child);
+    let status = stop(&mut child.0);
     println!("labwire exit after SIGTERM: {status}");
     log_summary(&dir.path().join("labwire.log"));
     if results != acked_total || !status.success() {
