@@ -378,21 +378,37 @@ async fn keep_stream_ready(inner: std::sync::Weak<BusInner>) {
         return;
     };
     let mut recheck = false;
+    // Consecutive failed attempts to create the stream: retries back off from 100 ms to 30 s so
+    // a server that keeps refusing (e.g. not enough disk for max_bytes) is not hammered and the
+    // log gets one line per attempt, not ten a second.
+    let mut failures: u32 = 0;
     loop {
         let Some(strong) = inner.upgrade() else {
             return;
         };
         let bus = Bus { inner: strong };
         let ready = bus.inner.stream_ready.load(Ordering::Acquire);
-        if bus.is_connected()
-            && (!ready || recheck)
-            && let Err(e) = bus.ensure_stream().await
-        {
-            tracing::warn!(error = %e, "stream not ready yet; spooling until it is");
+        if bus.is_connected() && (!ready || recheck) {
+            match bus.ensure_stream().await {
+                Ok(()) => failures = 0,
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    let text = e.to_string();
+                    let hint = if text.contains("insufficient") || text.contains("10047") {
+                        "the server has too little storage for the stream: lower [stream] \
+                         max_bytes in the site config or free disk space on the NATS server"
+                    } else {
+                        "retrying"
+                    };
+                    tracing::warn!(error = %e, attempt = failures, hint, "stream not ready yet; spooling until it is");
+                }
+            }
         }
         recheck = false;
         let pause = if bus.is_ready() {
             Duration::from_secs(5)
+        } else if failures > 0 {
+            stream_retry_delay(failures)
         } else {
             Duration::from_millis(100)
         };
@@ -402,6 +418,13 @@ async fn keep_stream_ready(inner: std::sync::Weak<BusInner>) {
             () = tokio::time::sleep(pause) => {}
         }
     }
+}
+
+/// Delay before the next attempt to create the stream after `failures` failed ones:
+/// 100 ms doubling to 30 s.
+fn stream_retry_delay(failures: u32) -> Duration {
+    let shift = failures.saturating_sub(1).min(9);
+    Duration::from_millis(100u64 << shift).min(Duration::from_secs(30))
 }
 
 /// The stream's subjects: `lab.*.*.<kind>` for each of [`STREAM_KINDS`] (never `lab.>`).
@@ -467,6 +490,15 @@ pub(crate) async fn apply_security(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stream_retries_back_off_to_thirty_seconds() {
+        assert_eq!(stream_retry_delay(1), Duration::from_millis(100));
+        assert_eq!(stream_retry_delay(2), Duration::from_millis(200));
+        assert_eq!(stream_retry_delay(9), Duration::from_millis(25_600));
+        assert_eq!(stream_retry_delay(10), Duration::from_secs(30));
+        assert_eq!(stream_retry_delay(u32::MAX), Duration::from_secs(30));
+    }
 
     #[test]
     fn stream_subjects_never_capture_queries() {
