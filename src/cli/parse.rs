@@ -156,55 +156,59 @@ pub fn decode(
             })];
         }
     };
-    let mut out = Vec::new();
     match protocol {
         WireProtocol::Astm => {
-            let limits = labwire_astm::capture::CaptureLimits::default();
             let opts = labwire_astm::canonical::DecodeOptions::default();
-            for msg in labwire_astm::capture::split_capture(bytes, &limits) {
-                match msg {
-                    Ok(m) => {
-                        match labwire_astm::canonical::message_to_events(&m.text, origin, &opts) {
-                            Ok(events) => out.extend(events.into_iter().map(Ok)),
-                            Err(e) => out.push(Err(Problem {
-                                offset: m.offset,
-                                reason: format!(
-                                    "{e} (at byte {} of the message starting here)",
-                                    e.offset
-                                ),
-                            })),
-                        }
-                    }
-                    Err(e) => out.push(Err(Problem {
-                        offset: e.offset(),
-                        reason: e.to_string(),
-                    })),
-                }
-            }
+            let captured = labwire_astm::capture::split_capture(
+                bytes,
+                &labwire_astm::capture::CaptureLimits::default(),
+            );
+            collect(
+                captured.into_iter().map(|m| {
+                    m.map(|m| (m.offset, m.text))
+                        .map_err(|e| (e.offset(), e.to_string()))
+                }),
+                |text| {
+                    labwire_astm::canonical::message_to_events(text, origin, &opts)
+                        .map_err(|e| (e.offset, e.to_string()))
+                },
+            )
         }
         WireProtocol::Hl7 => {
-            let limits = labwire_hl7::capture::CaptureLimits::default();
             let opts = labwire_hl7::canonical::DecodeOptions::default();
-            for msg in labwire_hl7::capture::split_capture(bytes, &limits) {
-                match msg {
-                    Ok(m) => {
-                        match labwire_hl7::canonical::message_to_events(&m.text, origin, &opts) {
-                            Ok(events) => out.extend(events.into_iter().map(Ok)),
-                            Err(e) => out.push(Err(Problem {
-                                offset: m.offset,
-                                reason: format!(
-                                    "{e} (at byte {} of the message starting here)",
-                                    e.offset()
-                                ),
-                            })),
-                        }
-                    }
-                    Err(e) => out.push(Err(Problem {
-                        offset: e.offset(),
-                        reason: e.to_string(),
-                    })),
-                }
-            }
+            let captured = labwire_hl7::capture::split_capture(
+                bytes,
+                &labwire_hl7::capture::CaptureLimits::default(),
+            );
+            collect(
+                captured.into_iter().map(|m| {
+                    m.map(|m| (m.offset, m.text))
+                        .map_err(|e| (e.offset(), e.to_string()))
+                }),
+                |text| {
+                    labwire_hl7::canonical::message_to_events(text, origin, &opts)
+                        .map_err(|e| (e.offset(), e.to_string()))
+                },
+            )
+        }
+    }
+}
+
+/// Maps every captured message (`(file offset, text)`, or a capture error) to events, keeping
+/// file order. A mapping error is reported at the message's start, naming the byte inside it.
+fn collect(
+    messages: impl Iterator<Item = Result<(usize, Vec<u8>), (usize, String)>>,
+    map: impl Fn(&[u8]) -> Result<Vec<Event>, (usize, String)>,
+) -> Vec<Result<Event, Problem>> {
+    let mut out = Vec::new();
+    for msg in messages {
+        match msg.map(|(offset, text)| (offset, map(&text))) {
+            Ok((_, Ok(events))) => out.extend(events.into_iter().map(Ok)),
+            Ok((offset, Err((inner, reason)))) => out.push(Err(Problem {
+                offset,
+                reason: format!("{reason} (at byte {inner} of the message starting here)"),
+            })),
+            Err((offset, reason)) => out.push(Err(Problem { offset, reason })),
         }
     }
     out
