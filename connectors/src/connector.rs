@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 ///
 /// Implement this (plus a [`Link`]) to add a protocol; the transports, the driver loop, the
 /// durability gate, status events and health counters come for free. See
-/// `docs/adding-a-connector.md` and `examples/serial_balance.rs`.
+/// `docs/adding-a-connector.md` and `connectors/examples/serial_balance.rs`.
 pub trait Connector: Send + Sync + 'static {
     /// The link state machine adapter.
     type Link: Link;

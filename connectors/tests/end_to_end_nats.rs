@@ -4,6 +4,7 @@
     clippy::panic,
     clippy::indexing_slicing
 )]
+#![cfg(feature = "router")]
 //! An ASTM and an HL7 instrument exchanging results, host queries and orders with an app on a
 //! real nats-server, through the real router (JetStream + spool), the connectors and real TCP
 //! sockets. The "app" is a plain NATS client.
