@@ -25,6 +25,9 @@ pub fn run(args: Args) -> ExitCode {
                 "{}",
                 summary(&args.file.display().to_string(), &config, args.quiet)
             );
+            for warning in config.nats.plaintext_secret_warning() {
+                eprintln!("{}: warning: {warning}", args.file.display());
+            }
             ExitCode::SUCCESS
         }
         Err(LoadError::Invalid(errors)) => {
@@ -75,7 +78,7 @@ fn summary(name: &str, c: &SiteConfig, quiet: bool) -> String {
     out.push_str(&format!("  site      {}\n", c.site));
     out.push_str(&format!(
         "  nats      {} ({}{})\n",
-        c.nats.url,
+        c.nats.redacted_url(),
         c.nats.auth.describe(),
         if c.nats.tls.is_some() { ", TLS" } else { "" }
     ));
