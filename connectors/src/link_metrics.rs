@@ -10,10 +10,10 @@ pub fn register_link_metrics(
     protocol: labwire_event::Protocol,
     health: LinkHealth,
 ) {
-    use labwire_router::metrics::{LinkCounters, MetricsWriter, write_link_counters};
+    use labwire_router::metrics::{LinkMetrics, MetricsWriter, write_link_counters};
     metrics.register(move |w: &mut MetricsWriter| {
         let h = health.snapshot();
-        let c = LinkCounters {
+        let c = LinkMetrics {
             messages: h.messages,
             naks_sent: h.naks_sent,
             naks_received: h.naks_received,

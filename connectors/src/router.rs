@@ -8,10 +8,10 @@ use labwire_router::{CommandQueue, QueryOutcome};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
-/// [`labwire_router::Ingest`] (durable submit) plus [`labwire_router::Bus::host_query`].
+/// [`labwire_router::IngestGate`] (durable submit) plus [`labwire_router::Bus::host_query`].
 #[derive(Clone)]
 pub struct RouterIngest {
-    ingest: labwire_router::Ingest,
+    ingest: labwire_router::IngestGate,
     bus: labwire_router::Bus,
     query_timeout: Duration,
 }

@@ -37,7 +37,7 @@ pub use drain::DrainOptions;
 #[cfg(feature = "bus")]
 pub use error::{BusError, IngestError, IngestErrorKind, SpoolError};
 #[cfg(feature = "bus")]
-pub use ingest::{Ingest, Receipt};
+pub use ingest::{IngestGate, Receipt};
 #[cfg(feature = "bus")]
 pub use query::{NoOrdersReason, QueryOutcome};
 #[cfg(feature = "bus")]
@@ -46,7 +46,7 @@ pub use runtime::{Router, RouterOptions, StartError};
 pub use spool::{Spool, SpoolOptions};
 pub use stats::{RouterStats, StatsSnapshot};
 #[cfg(feature = "bus")]
-pub use status::StatusReporter;
+pub use status::StatusPublisher;
 pub use status_event::status_event;
 
 pub mod config;

@@ -1,5 +1,5 @@
 //! Building `status` events (shared conventions §3): the one builder the router's
-//! [`crate::status::StatusReporter`] and the connectors' status reporter both use.
+//! [`crate::status::StatusPublisher`] (feature `bus`) and the connectors' status reporter both use.
 
 use labwire_event::{Event, EventKind, InstrumentId, Origin, Protocol, SiteId, Status};
 

@@ -1,27 +1,28 @@
 //! Order downloads for one instrument: its durable command queue, opened in the background.
 //!
 //! The command consumer needs the bus, which may not be up when the site starts: it is opened
-//! with retries (backing off up to [`MAX_OPEN_RETRY`]), then fed into the connector's channel
+//! with retries ([`OPEN_RETRY`]), then fed into the connector's channel
 //! through [`labwire_connectors::spawn_command_pump`].
 
+use labwire_backoff::{Backoff, BackoffConfig};
 use labwire_connectors::{CommandDelivery, LinkHealth, spawn_command_pump};
 use labwire_router::commands::{CommandOptions, CommandQueue, CommandTarget};
-use labwire_router::{Bus, StatusReporter};
+use labwire_router::{Bus, StatusPublisher};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// First wait after the queue could not be opened.
-pub const FIRST_OPEN_RETRY: Duration = Duration::from_millis(500);
-/// Longest wait between attempts to open the queue.
-pub const MAX_OPEN_RETRY: Duration = Duration::from_secs(10);
+/// Retries of opening an instrument's command queue while the bus is not up: 500 ms doubling
+/// to 10 s, with jitter.
+pub const OPEN_RETRY: BackoffConfig =
+    BackoffConfig::new(Duration::from_millis(500), Duration::from_secs(10));
 
 /// Starts the command feed of `target` on `tasks`; the connector receives deliveries from the
 /// returned channel once the queue is open. Ends on `shutdown`.
 pub fn feed(
     bus: &Bus,
-    status: &StatusReporter,
+    status: &StatusPublisher,
     target: CommandTarget,
     health: LinkHealth,
     tasks: &TaskTracker,
@@ -55,11 +56,11 @@ pub fn feed(
 /// Opens the queue, retrying until it opens (`None` when `shutdown` fires first).
 async fn open_with_retry(
     bus: &Bus,
-    status: &StatusReporter,
+    status: &StatusPublisher,
     target: &CommandTarget,
     shutdown: &CancellationToken,
 ) -> Option<CommandQueue> {
-    let mut delay = FIRST_OPEN_RETRY;
+    let mut retry = Backoff::new(OPEN_RETRY);
     loop {
         let opened = CommandQueue::open(
             bus,
@@ -76,8 +77,7 @@ async fn open_with_retry(
         }
         tokio::select! {
             () = shutdown.cancelled() => return None,
-            () = tokio::time::sleep(delay) => {}
+            () = retry.wait() => {}
         }
-        delay = (delay * 2).min(MAX_OPEN_RETRY);
     }
 }
