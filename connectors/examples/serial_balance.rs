@@ -146,7 +146,9 @@ async fn main() {
     };
 
     match arg("--nats") {
-        Some(url) => publish_on_the_bus(&url, connector, transport, site, instrument, simulated).await,
+        Some(url) => {
+            publish_on_the_bus(&url, connector, transport, site, instrument, simulated).await
+        }
         None => {
             let ingest = MemoryIngest::new();
             let ctx = ConnectorContext::new(site, instrument, ingest.clone());

@@ -34,8 +34,8 @@ pub use driver::{DriverConfig, Ended};
 pub use health::{HealthSnapshot, LinkHealth};
 pub use ingest::{CommandDelivery, CommandOutcome, Ingest, IngestFailure};
 pub use link::{Link, LinkCounters, LinkEvent, SendError, SendId, Token};
+pub use link_metrics::register_link_metrics;
 pub use memory::MemoryIngest;
 #[cfg(feature = "router")]
 pub use router::{RouterIngest, spawn_command_pump};
-pub use link_metrics::register_link_metrics;
 pub use status::StatusReporter;

@@ -8,7 +8,7 @@
 use crate::bus::Bus;
 use crate::spool::{Headroom, PendingEvent, Spool};
 use crate::stats::RouterStats;
-use labwire_event::{Event, EventKind, InstrumentId, Protocol, SiteId};
+use labwire_event::{Event, InstrumentId, Protocol, SiteId};
 use std::sync::Arc;
 
 /// `state` of the event the router emits when it refuses events because the spool is full.

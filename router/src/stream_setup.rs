@@ -158,7 +158,13 @@ mod tests {
         assert_eq!(c.max_age, 30 * DAY);
         assert_eq!(c.duplicate_window, DAY);
         assert_eq!(c.subjects.len(), 2);
-        assert_eq!(kept, ["max_age 30d > configured 7d", "duplicate_window 1d > configured 2h"]);
+        assert_eq!(
+            kept,
+            [
+                "max_age 30d > configured 7d",
+                "duplicate_window 1d > configured 2h"
+            ]
+        );
         // Unlimited on the server stays unlimited.
         let unlimited = config(Duration::ZERO, DAY, &["lab.*.*.result"]);
         let Plan::Update { config: c, .. } = plan(

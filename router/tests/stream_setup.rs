@@ -35,7 +35,9 @@ async fn production_stream(url: &str) -> async_nats::jetstream::Context {
     js
 }
 
-async fn stream_config(js: &async_nats::jetstream::Context) -> async_nats::jetstream::stream::Config {
+async fn stream_config(
+    js: &async_nats::jetstream::Context,
+) -> async_nats::jetstream::stream::Config {
     let mut s = js.get_stream("LAB").await.unwrap();
     s.info().await.unwrap().config.clone()
 }
@@ -46,7 +48,9 @@ async fn short_bus(url: &str, policy: StreamPolicy) -> Bus {
     o.stream.max_age = 7 * DAY;
     o.stream.duplicate_window = Duration::from_secs(2 * 3600);
     o.stream.policy = policy;
-    let bus = Bus::connect(o, Arc::new(RouterStats::default())).await.unwrap();
+    let bus = Bus::connect(o, Arc::new(RouterStats::default()))
+        .await
+        .unwrap();
     wait_for(Duration::from_secs(10), || bus.is_ready()).await;
     bus
 }
@@ -56,7 +60,9 @@ async fn using_an_existing_stream_leaves_its_retention_and_window_alone() {
     let nats = NatsServer::start().unwrap();
     let js = production_stream(&nats.url()).await;
     let bus = short_bus(&nats.url(), StreamPolicy::UseExisting).await;
-    bus.publish_durable(&result_event("cobas-1", 1, 0)).await.unwrap();
+    bus.publish_durable(&result_event("cobas-1", 1, 0))
+        .await
+        .unwrap();
     let c = stream_config(&js).await;
     assert_eq!(c.max_age, 30 * DAY);
     assert_eq!(c.duplicate_window, DAY);
@@ -67,7 +73,9 @@ async fn owning_the_stream_never_shortens_it() {
     let nats = NatsServer::start().unwrap();
     let js = production_stream(&nats.url()).await;
     let bus = short_bus(&nats.url(), StreamPolicy::Own).await;
-    bus.publish_durable(&result_event("cobas-1", 1, 0)).await.unwrap();
+    bus.publish_durable(&result_event("cobas-1", 1, 0))
+        .await
+        .unwrap();
     let c = stream_config(&js).await;
     assert_eq!(c.max_age, 30 * DAY);
     assert_eq!(c.duplicate_window, DAY);
@@ -87,7 +95,9 @@ async fn an_existing_stream_without_our_subjects_is_refused_unchanged() {
     .unwrap();
     let mut o = bus_options(&nats.url());
     o.stream.policy = StreamPolicy::UseExisting;
-    let bus = Bus::connect(o, Arc::new(RouterStats::default())).await.unwrap();
+    let bus = Bus::connect(o, Arc::new(RouterStats::default()))
+        .await
+        .unwrap();
     wait_for(Duration::from_secs(5), || bus.is_connected()).await;
     let err = bus.ensure_stream().await.unwrap_err().to_string();
     assert!(err.contains("already exists without the subjects"), "{err}");

@@ -25,7 +25,7 @@ pub fn run(args: Args) -> ExitCode {
                 "{}",
                 summary(&args.file.display().to_string(), &config, args.quiet)
             );
-            for warning in config.nats.plaintext_secret_warning() {
+            if let Some(warning) = config.nats.plaintext_secret_warning() {
                 eprintln!("{}: warning: {warning}", args.file.display());
             }
             ExitCode::SUCCESS

@@ -15,11 +15,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
-/// Retries of opening an instrument's command queue while the bus is not up: 500 ms doubling
-/// to 10 s, with jitter.
-const COMMAND_QUEUE_RETRY: BackoffConfig =
-    BackoffConfig::new(Duration::from_millis(500), Duration::from_secs(10));
-
 /// Arguments of `labwire run`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -85,7 +80,10 @@ pub fn run(args: Args) -> ExitCode {
     let shutdown = CancellationToken::new();
     let result = runtime.block_on(async {
         let signals = watch_signals(shutdown.clone())?;
-        let result = Site::new(config).run(shutdown).await.map_err(RunError::from);
+        let result = Site::new(config)
+            .run(shutdown)
+            .await
+            .map_err(RunError::from);
         signals.abort();
         result
     });

@@ -8,7 +8,8 @@ use super::SiteError;
 use super::counting::CountingIngest;
 use labwire_connectors::transport::{Transport, TransportError};
 use labwire_connectors::{
-    Connector, ConnectorContext, DriverConfig, RouterIngest, register_link_metrics, run as run_connector, site,
+    Connector, ConnectorContext, DriverConfig, RouterIngest, register_link_metrics,
+    run as run_connector, site,
 };
 use labwire_router::Router;
 use labwire_router::commands::CommandTarget;
@@ -96,7 +97,11 @@ impl Start<'_> {
             _ if site::astm_uses_e1381(instrument) => {
                 self.spawn(site::astm_connector_for(instrument), transport, sends);
             }
-            _ => self.spawn(site::astm_records_connector_for(instrument), transport, sends),
+            _ => self.spawn(
+                site::astm_records_connector_for(instrument),
+                transport,
+                sends,
+            ),
         }
         tracing::info!(
             instrument = %instrument.id,

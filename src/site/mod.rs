@@ -122,8 +122,7 @@ impl Site {
         let metrics = router_metrics(&router);
         let tasks = TaskTracker::new();
         serve_http(&config, &router, &metrics, &tasks, &shutdown, metrics_bound).await?;
-        let served =
-            instruments::start_all(&config, &router, &metrics, &tasks, &shutdown).await?;
+        let served = instruments::start_all(&config, &router, &metrics, &tasks, &shutdown).await?;
         tracing::info!(site = %config.site, instruments = served, "labwire running");
 
         shutdown.cancelled().await;

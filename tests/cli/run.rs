@@ -52,7 +52,10 @@ impl Site {
                         return line;
                     }
                 }
-                Err(_) => panic!("no log line with {needle:?}; log so far:\n{}", self.log.join("\n")),
+                Err(_) => panic!(
+                    "no log line with {needle:?}; log so far:\n{}",
+                    self.log.join("\n")
+                ),
             }
         }
     }
@@ -121,8 +124,14 @@ fn nats_credentials_never_reach_the_log_or_check_config_and_clear_text_is_warned
     );
     assert!(out.status.success(), "{printed}");
     assert!(!printed.contains("s3cret-pw"), "{printed}");
-    assert!(printed.contains("nats://ops:***@192.0.2.1:4222"), "{printed}");
-    assert!(printed.contains("sent unencrypted to 192.0.2.1"), "{printed}");
+    assert!(
+        printed.contains("nats://ops:***@192.0.2.1:4222"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("sent unencrypted to 192.0.2.1"),
+        "{printed}"
+    );
 
     let mut site = Site::start(&config);
     site.wait_for("labwire running", Duration::from_secs(60));
@@ -133,4 +142,90 @@ fn nats_credentials_never_reach_the_log_or_check_config_and_clear_text_is_warned
     assert!(!log.contains("s3cret-pw"), "{log}");
     assert!(log.contains("nats://ops:***@192.0.2.1:4222"), "{log}");
     assert!(log.contains("sent unencrypted to 192.0.2.1"), "{log}");
+}
+
+/// Sends one ASTM message (ENQ, one frame, EOT) on a blocking socket; checks both ACKs.
+fn send_astm(port: u16, text: &[u8]) -> std::net::TcpStream {
+    use labwire_astm::link::frame::{FrameEnd, FrameNumber, encode_frame};
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut byte = [0u8; 1];
+    s.write_all(&[0x05]).unwrap();
+    s.read_exact(&mut byte).unwrap();
+    assert_eq!(byte[0], 0x06, "ENQ answered");
+    let mut frame = Vec::new();
+    encode_frame(
+        FrameNumber::new_wrapping(1),
+        text,
+        FrameEnd::Last,
+        &mut frame,
+    );
+    s.write_all(&frame).unwrap();
+    s.read_exact(&mut byte).unwrap();
+    assert_eq!(byte[0], 0x06, "frame answered");
+    s.write_all(&[0x04]).unwrap();
+    s
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A host query the apps never answer keeps the connector busy for its whole
+/// `host_query_timeout` (60 s), longer than the 20 s shutdown grace: the first SIGTERM starts a
+/// graceful shutdown that waits for it, the second one exits at once (code 130).
+#[test]
+fn a_second_sigterm_exits_at_once_while_work_is_in_progress() {
+    let nats = labwire_tests::NatsServer::start().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = rt.block_on(async_nats::connect(nats.url())).unwrap();
+    let mut queries = rt
+        .block_on(client.subscribe("lab.site-a.c311.query"))
+        .unwrap();
+    rt.block_on(client.flush()).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("site.toml");
+    let port = free_port();
+    std::fs::write(
+        &config,
+        format!(
+            "site = \"site-a\"\n[nats]\nurl = \"{}\"\n[storage]\npath = {:?}\n[metrics]\nlisten = \"127.0.0.1:0\"\n[[instrument]]\nid = \"c311\"\nprotocol = \"astm\"\nlisten = \"127.0.0.1:{port}\"\nhost_query_timeout = \"60s\"\n",
+            nats.url(),
+            dir.path().join("spool.db").display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut site = Site::start(&config);
+    site.wait_for("labwire running", Duration::from_secs(60));
+
+    let _instrument = send_astm(port, b"H|\\^&|||c311\rQ|1|^S1||ALL||||||||O\rL|1|N\r");
+    // Positive signal: the query reached the apps (which never answer).
+    let query = rt.block_on(async {
+        use futures::StreamExt;
+        tokio::time::timeout(Duration::from_secs(30), queries.next()).await
+    });
+    assert!(matches!(query, Ok(Some(_))), "no host query on the bus");
+
+    site.signal("TERM");
+    site.wait_for("shutting down", Duration::from_secs(10));
+    let second = Instant::now();
+    site.signal("TERM");
+    let status = site.wait_exit(Duration::from_secs(10));
+    let log = site.log.join("\n");
+    assert!(
+        second.elapsed() < Duration::from_secs(10),
+        "exit took {:?}\n{log}",
+        second.elapsed()
+    );
+    assert_eq!(status.code(), Some(130), "{log}");
+    assert!(log.contains("second signal: exiting now"), "{log}");
 }

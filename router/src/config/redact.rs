@@ -114,15 +114,15 @@ mod tests {
             redact_url("nats://ops:s3cret@10.0.0.5:4222"),
             "nats://ops:***@10.0.0.5:4222"
         );
-        assert_eq!(redact_url("tls://tok3n@nats.lab:4222"), "tls://***@nats.lab:4222");
+        assert_eq!(
+            redact_url("tls://tok3n@nats.lab:4222"),
+            "tls://***@nats.lab:4222"
+        );
         assert_eq!(
             redact_url("nats://a:p1@h1:4222, nats://b:p2@h2:4222"),
             "nats://a:***@h1:4222, nats://b:***@h2:4222"
         );
-        assert_eq!(
-            redact_url("nats://127.0.0.1:4222"),
-            "nats://127.0.0.1:4222"
-        );
+        assert_eq!(redact_url("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
         // An `@` in the password itself.
         assert_eq!(redact_url("nats://u:p@ss@h:1"), "nats://u:***@h:1");
     }

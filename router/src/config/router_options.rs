@@ -129,7 +129,10 @@ mod tests {
     fn library_defaults_are_the_config_defaults() {
         let c = SiteConfig::from_toml_str("site = \"site-a\"\n", "s.toml").unwrap();
         let from_config = c.router_options().unwrap();
-        let library = RouterOptions::new(BusOptions::new("nats://127.0.0.1:4222"), SpoolOptions::new("labwire.db"));
+        let library = RouterOptions::new(
+            BusOptions::new("nats://127.0.0.1:4222"),
+            SpoolOptions::new("labwire.db"),
+        );
         for o in [&from_config, &library] {
             assert_eq!(o.bus.stream.max_age, Duration::from_secs(30 * 86_400));
             assert_eq!(o.bus.stream.max_bytes, 10 << 30);
