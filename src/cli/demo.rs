@@ -100,10 +100,14 @@ pub fn run(args: Args) -> ExitCode {
     // The child lives until this function returns, whatever happens in between.
     let (_server, url) = match &args.nats_url {
         Some(url) => (None, url.clone()),
-        None => match nats::NatsChild::start(dir.path()) {
+        None => match nats::start(dir.path()) {
             Ok(child) => {
                 let url = child.url();
                 (Some(child), url)
+            }
+            Err(e @ labwire_local_nats::NatsError::NotFound(_)) => {
+                eprintln!("labwire demo: {e}, {}", nats::DEMO_HINT);
+                return ExitCode::FAILURE;
             }
             Err(e) => {
                 eprintln!("labwire demo: {e}");
