@@ -50,6 +50,7 @@ pub use status::StatusPublisher;
 pub use status_event::status_event;
 
 pub mod config;
+pub mod fuzz;
 pub mod health;
 pub mod logging;
 pub mod metrics;
