@@ -24,7 +24,8 @@ fn redact_one(url: &str) -> String {
         return url.to_owned();
     };
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let Some((_, after)) = rest.split_once('@') else {
+    // The user-info ends at the authority's last `@` (a password may itself contain `@`).
+    let Some(after) = rest.trim_start().get(userinfo.len() + 1..) else {
         return url.to_owned();
     };
     let hidden = match userinfo.split_once(':') {
