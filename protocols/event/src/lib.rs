@@ -132,6 +132,11 @@ pub struct Event {
     pub status: Option<Status>,
     /// The original message text (patient data: local only).
     pub raw: Option<String>,
+    /// Notes for people about how the message was read: leniencies applied (e.g. standard
+    /// delimiters for an empty ASTM H-2) or `raw` cut at its limit. Name positions and field
+    /// ids, never message content. Absent when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Event {
@@ -164,6 +169,7 @@ impl Event {
             error: None,
             status: None,
             raw: None,
+            notes: Vec::new(),
         }
     }
 
