@@ -10,7 +10,7 @@
 
 use labwire_astm::canonical::{DecodeOptions, message_to_events};
 use labwire_astm::capture::detect_format;
-use labwire_astm::charset::Charset;
+use labwire_astm::charset::AstmCharset as Charset;
 use labwire_astm::link::{Decoded, FrameDecoder, FrameErrorKind};
 use labwire_event::{InstrumentId, Origin, SiteId};
 
