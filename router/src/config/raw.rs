@@ -1,7 +1,9 @@
 //! The file as written: serde structs that reject unknown keys and keep the span of every value
 //! that is checked after parsing. Validation turns these into the types in `model`/`instrument`.
 
-use super::instrument::{Charset, FlowControl, InstrumentProtocol, Parity, SecondConnection};
+use super::instrument::{
+    CharsetSetting, FlowControl, InstrumentProtocol, Parity, SecondConnection,
+};
 use super::model::LogLevel;
 use super::units::{ByteSize, HumanDuration};
 use serde::Deserialize;
@@ -106,7 +108,7 @@ pub(crate) struct RawInstrument {
     pub max_connections: S<u32>,
     pub max_connections_per_peer: S<u32>,
     pub takeover_after: S<HumanDuration>,
-    pub charset: Option<Charset>,
+    pub charset: Option<CharsetSetting>,
     pub max_frame_bytes: S<ByteSize>,
     pub max_message_bytes: S<ByteSize>,
     pub host_query_timeout: S<HumanDuration>,
