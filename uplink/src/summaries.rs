@@ -1,8 +1,8 @@
 //! Period summaries: QC statistics and result volumes per UTC hour, built when the hour closes.
 //!
-//! Inputs are already-typed samples (an instrument id from the site config, a test code string,
-//! a level, a unit and — for QC only — the value text). Codes and units go through
-//! [`crate::code`]; a refused code drops the sample and counts it ([`Summaries::refused`]).
+//! Inputs are typed samples: an instrument id from the site config, a [`TestCode`] and, for QC
+//! only, a [`QcSample`] whose fields passed [`crate::code`] and whose value is a plain decimal
+//! number ([`QcSample::parse`]). A sample that fails is dropped and counted.
 //! Patient results contribute a count only: their values are never read. Times are the edge's
 //! arrival times, never a time from the message, and every published period starts on the
 //! hour.
@@ -119,9 +119,14 @@ impl Summaries {
         }
     }
 
-    /// Samples refused since start (bad code, bad value, full).
+    /// Samples refused since start (full; see also [`Summaries::count_refused`]).
     pub fn refused(&self) -> u64 {
         self.refused
+    }
+
+    /// Counts a sample refused before it got here (bad code or value).
+    pub fn count_refused(&mut self) {
+        self.refused += 1;
     }
 
     /// Closes the open period if `at` is past it, returning its records. A sample dated
@@ -147,7 +152,7 @@ impl Summaries {
         &mut self,
         at: jiff::Timestamp,
         instrument: &InstrumentRef,
-        test: &str,
+        test: TestCode,
     ) -> (Vec<Record>, Result<(), Refusal>) {
         let closed = self.roll(at);
         let outcome = self.count_result(instrument, test);
@@ -157,8 +162,7 @@ impl Summaries {
         (closed, outcome)
     }
 
-    fn count_result(&mut self, instrument: &InstrumentRef, test: &str) -> Result<(), Refusal> {
-        let test = TestCode::new(test).map_err(|_| Refusal::BadCode)?;
+    fn count_result(&mut self, instrument: &InstrumentRef, test: TestCode) -> Result<(), Refusal> {
         let key = (instrument.clone(), test);
         if !self.volume.contains_key(&key) && self.volume.len() >= MAX_KEYS {
             return Err(Refusal::Full);
@@ -172,7 +176,7 @@ impl Summaries {
         &mut self,
         at: jiff::Timestamp,
         instrument: &InstrumentRef,
-        sample: QcSample<'_>,
+        sample: QcSample,
     ) -> (Vec<Record>, Result<(), Refusal>) {
         let closed = self.roll(at);
         let outcome = self.add_qc(instrument, sample);
@@ -182,16 +186,13 @@ impl Summaries {
         (closed, outcome)
     }
 
-    fn add_qc(&mut self, instrument: &InstrumentRef, s: QcSample<'_>) -> Result<(), Refusal> {
-        let test = TestCode::new(s.test).map_err(|_| Refusal::BadCode)?;
-        let level = s
-            .level
-            .map(ControlLevel::new)
-            .transpose()
-            .map_err(|_| Refusal::BadCode)?;
-        // A unit that fails its pattern is left out, the value still counts.
-        let unit = s.unit.and_then(|u| Unit::new(u).ok());
-        let value = parse_value(s.value).ok_or(Refusal::BadValue)?;
+    fn add_qc(&mut self, instrument: &InstrumentRef, s: QcSample) -> Result<(), Refusal> {
+        let QcSample {
+            test,
+            level,
+            unit,
+            value,
+        } = s;
         let key = (instrument.clone(), test, level);
         if !self.qc.contains_key(&key) && self.qc.len() >= MAX_KEYS {
             return Err(Refusal::Full);
@@ -210,7 +211,11 @@ impl Summaries {
     /// Closes the open period if `now` is past its end; call it on a timer so a quiet hour is
     /// still published.
     pub fn tick(&mut self, now: jiff::Timestamp) -> Vec<Record> {
-        self.roll(now)
+        match self.period_start {
+            Some(_) => self.roll(now),
+            // Nothing observed yet: the first sample opens the first period.
+            None => Vec::new(),
+        }
     }
 
     /// Builds the open period's records and starts an empty one.
@@ -289,15 +294,35 @@ impl Summaries {
     }
 }
 
-/// One QC result as typed fields.
-#[derive(Debug, Clone, Copy)]
-pub struct QcSample<'a> {
-    /// The test code as sent.
-    pub test: &'a str,
+/// One QC result as typed fields (test, level and unit validated, value parsed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QcSample {
+    /// The test code.
+    pub test: TestCode,
     /// The control level, if the message has one in a structured field.
-    pub level: Option<&'a str>,
-    /// The unit as sent.
-    pub unit: Option<&'a str>,
-    /// The value as sent.
-    pub value: &'a str,
+    pub level: Option<ControlLevel>,
+    /// The unit, if it passed its pattern (a failing unit is left out, the value still counts).
+    pub unit: Option<Unit>,
+    /// The value.
+    pub value: f64,
+}
+
+impl QcSample {
+    /// Validates the fields of a QC result as sent.
+    pub fn parse(
+        test: &str,
+        level: Option<&str>,
+        unit: Option<&str>,
+        value: &str,
+    ) -> Result<Self, Refusal> {
+        Ok(Self {
+            test: TestCode::new(test).map_err(|_| Refusal::BadCode)?,
+            level: level
+                .map(ControlLevel::new)
+                .transpose()
+                .map_err(|_| Refusal::BadCode)?,
+            unit: unit.and_then(|u| Unit::new(u).ok()),
+            value: parse_value(value).ok_or(Refusal::BadValue)?,
+        })
+    }
 }

@@ -7,7 +7,7 @@ use labwire_uplink::build::{
 };
 use labwire_uplink::record::{AlertKind, EventCounts, LinkCounts, Protocol, Severity};
 use labwire_uplink::summaries::{QcSample, Refusal, Summaries};
-use labwire_uplink::{InstrumentRef, Kind, SiteRef, Version};
+use labwire_uplink::{InstrumentRef, Kind, SiteRef, TestCode, Version};
 
 fn t(s: &str) -> jiff::Timestamp {
     s.parse().unwrap()
@@ -112,12 +112,7 @@ fn content_id_is_stable_and_depends_on_content() {
 }
 
 fn qc(s: &mut Summaries, at: &str, value: &str) {
-    let sample = QcSample {
-        test: "GLU",
-        level: Some("2"),
-        unit: Some("mg/dL"),
-        value,
-    };
+    let sample = QcSample::parse("GLU", Some("2"), Some("mg/dL"), value).unwrap();
     let (closed, ok) = s.qc(t(at), &inst("c311"), sample);
     assert!(closed.is_empty());
     ok.unwrap();
@@ -131,12 +126,12 @@ fn an_hour_of_qc_and_results_closes_into_qc_and_volume_records() {
     }
     for i in 0..25 {
         let test = if i < 10 { "NA" } else { "K" };
-        let (closed, ok) = s.result(t("2026-12-03T09:20:00Z"), &inst("c311"), test);
+        let (closed, ok) = s.result(t("2026-12-03T09:20:00Z"), &inst("c311"), code(test));
         assert!(closed.is_empty());
         ok.unwrap();
     }
     for _ in 0..30 {
-        s.result(t("2026-12-03T09:30:00Z"), &inst("c311"), "GLU")
+        s.result(t("2026-12-03T09:30:00Z"), &inst("c311"), code("GLU"))
             .1
             .unwrap();
     }
@@ -184,35 +179,39 @@ fn westgard_flags_come_once_a_target_is_established() {
 }
 
 #[test]
-fn identifying_looking_codes_and_values_are_refused_and_counted() {
-    let mut s = Summaries::new(site(), 11);
-    let at = t("2026-12-03T09:10:00Z");
-    let c = inst("c311");
-    assert_eq!(s.result(at, &c, "SMITH^JOHN").1, Err(Refusal::BadCode));
-    assert_eq!(s.result(at, &c, "QZX 1234").1, Err(Refusal::BadCode));
-    assert_eq!(s.result(at, &c, "0012345678").1, Err(Refusal::BadCode));
-    let free_text = QcSample {
-        test: "GLU",
-        level: None,
-        unit: None,
-        value: "see comment QZXABC",
-    };
-    assert_eq!(s.qc(at, &c, free_text).1, Err(Refusal::BadValue));
-    let bad_unit = QcSample {
-        test: "GLU",
-        level: None,
-        unit: Some("Dr QZX Who"),
-        value: "5.1",
-    };
-    assert_eq!(s.qc(at, &c, bad_unit).1, Ok(()));
-    assert_eq!(s.refused(), 4);
-    let out = s.tick(t("2026-12-03T11:00:00Z"));
+fn identifying_looking_codes_and_values_are_refused() {
+    assert!(TestCode::new("SMITH^JOHN").is_err());
+    assert!(TestCode::new("QZX 1234").is_err());
+    assert!(TestCode::new("0012345678").is_err());
+    assert_eq!(
+        QcSample::parse("GLU", None, None, "see comment QZXABC"),
+        Err(Refusal::BadValue)
+    );
+    assert_eq!(
+        QcSample::parse("DOE^JANE", None, None, "5.1"),
+        Err(Refusal::BadCode)
+    );
+    assert_eq!(
+        QcSample::parse("GLU", None, None, "1e400"),
+        Err(Refusal::BadValue)
+    );
+    // A unit that fails its pattern is left out; the value still counts.
+    let s = QcSample::parse("GLU", None, Some("Dr QZX Who"), "5.1").unwrap();
+    assert!(s.unit.is_none());
+    let mut sums = Summaries::new(site(), 11);
+    sums.qc(t("2026-12-03T09:10:00Z"), &inst("c311"), s)
+        .1
+        .unwrap();
+    let out = sums.tick(t("2026-12-03T11:00:00Z"));
     let text: String = out
         .iter()
         .map(|r| String::from_utf8(r.to_json()).unwrap())
         .collect();
-    assert!(!text.contains("QZX") && !text.contains("SMITH"), "{text}");
-    // The QC record is there, without the refused unit.
+    assert!(!text.contains("QZX"), "{text}");
     assert_eq!(out.len(), 1);
     assert!(json(&out[0])["unit"].is_null());
+}
+
+fn code(s: &str) -> TestCode {
+    TestCode::new(s).unwrap()
 }
