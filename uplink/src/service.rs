@@ -28,6 +28,15 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+/// Default summary interval (`[uplink] interval`).
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+/// Default backlog drain rate, records per second (`[uplink] drain_rate`).
+pub const DEFAULT_DRAIN_RATE: u32 = 20;
+/// Default number of un-acked publishes (`[uplink] max_inflight`).
+pub const DEFAULT_MAX_INFLIGHT: u16 = 32;
+/// Default outbox fill that raises an `outbox_filling` alert, percent.
+pub const DEFAULT_ALERT_FILL_PERCENT: u8 = 80;
+
 /// Observations queued at most before new ones are dropped.
 pub const INPUT_CAPACITY: usize = 4096;
 /// How often the drain looks for work.
