@@ -17,6 +17,7 @@ mod router_options;
 mod site;
 mod units;
 mod uplink;
+mod warnings;
 
 pub use error::{ConfigError, ConfigErrors, LoadError};
 pub use instrument::*;
