@@ -19,6 +19,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "ingest",
     "metrics",
     "logging",
+    "uplink",
     "instrument",
 ];
 
