@@ -6,3 +6,4 @@ pub mod parse;
 pub mod run;
 pub mod sim;
 pub mod tail;
+pub mod uplink;

@@ -19,6 +19,7 @@ use labwire_router::config::{InstrumentConfig, LogLevel, ProtocolSettings, SiteC
 use labwire_router::health::{HealthEndpoint, Readiness};
 use labwire_router::metrics::{EventCounters, Metrics, MetricsWriter};
 use labwire_router::{Router, logging};
+use sha2::Digest;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -78,6 +79,8 @@ enum RunError {
     Instrument(String, labwire_connectors::transport::TransportError),
     #[error("waiting for signals: {0}")]
     Signals(std::io::Error),
+    #[error("{0}")]
+    Uplink(#[from] super::uplink::StartError),
     #[error("shutdown took longer than {}s; undelivered events stay in the spool", SHUTDOWN_GRACE.as_secs())]
     SlowShutdown,
 }
@@ -110,9 +113,13 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     let shutdown = CancellationToken::new();
+    // The heartbeat's config hash: SHA-256 of the file as loaded.
+    let config_hash = std::fs::read(&args.config)
+        .map(|bytes| sha2::Sha256::digest(&bytes).into())
+        .unwrap_or([0; 32]);
     let result = runtime.block_on(async {
         let signals = watch_signals(shutdown.clone())?;
-        let result = serve_site(config, shutdown, None).await;
+        let result = serve_site(config, config_hash, shutdown, None).await;
         signals.abort();
         result
     });
@@ -150,6 +157,7 @@ fn watch_signals(shutdown: CancellationToken) -> Result<tokio::task::JoinHandle<
 /// metrics endpoint listens on (tests bind port 0).
 async fn serve_site(
     config: SiteConfig,
+    config_hash: [u8; 32],
     shutdown: CancellationToken,
     http_bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
 ) -> Result<(), RunError> {
@@ -200,13 +208,39 @@ async fn serve_site(
         tracing::info!("metrics endpoint disabled ([metrics] enabled = false)");
     }
 
+    // The uplink never gates readiness: patient-data flow does not depend on the WAN.
+    let uplink = match &config.uplink {
+        Some(settings) => Some(
+            super::uplink::start(
+                &config,
+                settings,
+                config_hash,
+                &router,
+                &metrics,
+                shutdown.child_token(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
+
     let mut served = 0usize;
     for i in &config.instruments {
         if !i.enabled {
             tracing::info!(instrument = %i.id, "instrument disabled in the site config");
             continue;
         }
-        match start_instrument(&router, &metrics, &config, i, &tasks, &shutdown).await {
+        match start_instrument(
+            &router,
+            &metrics,
+            &config,
+            i,
+            &tasks,
+            &shutdown,
+            uplink.as_ref(),
+        )
+        .await
+        {
             Ok(true) => served += 1,
             Ok(false) => {}
             Err(e) => return Err(RunError::Instrument(i.id.to_string(), e)),
@@ -235,6 +269,7 @@ async fn start_instrument(
     instrument: &InstrumentConfig,
     tasks: &TaskTracker,
     shutdown: &CancellationToken,
+    uplink: Option<&labwire_uplink::service::UplinkInput>,
 ) -> Result<bool, labwire_connectors::transport::TransportError> {
     use labwire_connectors::site;
     let sends = match &instrument.settings {
@@ -260,6 +295,7 @@ async fn start_instrument(
         tasks,
         shutdown,
         sends,
+        uplink,
     };
     match &instrument.settings {
         ProtocolSettings::Hl7(_) => start.spawn(site::hl7_connector_for(instrument), transport),
@@ -287,6 +323,7 @@ struct Start<'a> {
     tasks: &'a TaskTracker,
     shutdown: &'a CancellationToken,
     sends: bool,
+    uplink: Option<&'a labwire_uplink::service::UplinkInput>,
 }
 
 impl Start<'_> {
@@ -296,6 +333,7 @@ impl Start<'_> {
             inner: RouterIngest::new(self.router)
                 .with_query_timeout(self.instrument.host_query_timeout),
             counters: self.metrics.events().clone(),
+            uplink: self.uplink.cloned(),
         };
         let mut ctx = ConnectorContext::new(self.config.site.clone(), id.clone(), ingest);
         ctx.shutdown = self.shutdown.child_token();
@@ -379,6 +417,9 @@ impl Start<'_> {
 struct CountingIngest {
     inner: RouterIngest,
     counters: EventCounters,
+    /// The uplink's input, when configured: it gets the allow-listed projection of each
+    /// stored event, never the event.
+    uplink: Option<labwire_uplink::service::UplinkInput>,
 }
 
 impl labwire_connectors::Ingest for CountingIngest {
@@ -390,9 +431,19 @@ impl labwire_connectors::Ingest for CountingIngest {
             .iter()
             .map(|e| (e.instrument.clone(), e.kind))
             .collect();
+        let observed: Vec<_> = match &self.uplink {
+            Some(_) => events.iter().flat_map(super::uplink::project).collect(),
+            None => Vec::new(),
+        };
         self.inner.submit(events).await?;
         for (instrument, kind) in &kinds {
             self.counters.record(instrument, *kind);
+        }
+        // Only durable events count; `offer` never waits.
+        if let Some(uplink) = &self.uplink {
+            for o in observed {
+                uplink.offer(o);
+            }
         }
         Ok(())
     }
@@ -467,7 +518,7 @@ mod tests {
         let (tx, rx) = tokio::sync::oneshot::channel();
         // `Router::start` is not provably `Send` (sqlx's `Acquire` lifetimes), so the site runs
         // on this task next to the checks instead of being spawned.
-        let site = serve_site(config, shutdown.clone(), Some(tx));
+        let site = serve_site(config, [0; 32], shutdown.clone(), Some(tx));
         let checks = async {
             let addr = tokio::time::timeout(Duration::from_secs(10), rx)
                 .await

@@ -7,4 +7,5 @@
 )]
 
 mod demo;
+mod durations;
 mod parse;
