@@ -219,7 +219,7 @@ mod tests {
     fn event(kind: EventKind, code: &str, value: &str) -> Event {
         let site: labwire_event::SiteId = "lab-north".parse().unwrap();
         let instrument: labwire_event::InstrumentId = "c311".parse().unwrap();
-        let id = labwire_event::EventId::derive(&site, &instrument, Protocol::Astm, b"m", 0);
+        let id = labwire_event::EventId::derive(&site, &instrument, Protocol::Astm, kind, b"m", 0);
         let mut e = Event::new(
             id,
             site,

@@ -233,7 +233,10 @@ mod tests {
         }
         assert_eq!(AstmCharset::Windows1251.encode("Жук").unwrap().len(), 3);
         assert_eq!(AstmCharset::Latin1.encode("aЖ").unwrap_err().position, 1);
-        assert_eq!(AstmCharset::Windows1252.encode("Ж").unwrap_err().position, 0);
+        assert_eq!(
+            AstmCharset::Windows1252.encode("Ж").unwrap_err().position,
+            0
+        );
         assert_eq!(
             AstmCharset::from_label("CP1251"),
             Some(AstmCharset::Windows1251)
