@@ -321,13 +321,11 @@ impl<C: Connector, I: Ingest> Driver<'_, C, I> {
         Ok(())
     }
 
+    /// The id covers reason, offset and (for content-less errors) the receive time: see
+    /// [`Origin::error_event`].
     fn error_event(&self, raw: &[u8], error: InputError) -> Event {
-        let mut ev = self
-            .origin()
-            .event(EventKind::Error, self.connector.protocol(), raw, 0);
-        ev.raw = Some(String::from_utf8_lossy(raw).into_owned());
-        ev.error = Some(error);
-        ev
+        self.origin()
+            .error_event(self.connector.protocol(), raw, error)
     }
 
     async fn on_message(

@@ -54,6 +54,7 @@ async fn start_connector<C: Connector>(
         listen: "127.0.0.1:0".parse().unwrap(),
         allow_peers: Vec::new(),
         on_second_connection: OnSecondConnection::Refuse,
+        ..TcpServerConfig::new("127.0.0.1:0".parse().unwrap())
     })
     .await
     .unwrap();

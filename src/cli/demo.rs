@@ -499,6 +499,7 @@ async fn start_connector<C: Connector>(
         listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         allow_peers: Vec::new(),
         on_second_connection: OnSecondConnection::Replace,
+        ..TcpServerConfig::new(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
     })
     .await?;
     let addr = server.local_addr().to_string();

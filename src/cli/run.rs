@@ -80,7 +80,12 @@ pub fn run(args: Args) -> ExitCode {
     let shutdown = CancellationToken::new();
     let result = runtime.block_on(async {
         let signals = watch_signals(shutdown.clone())?;
+        // The heartbeat's config hash: SHA-256 of the file as loaded.
+        let hash = std::fs::read(&args.config)
+            .map(|bytes| labwire::site::config_hash(&bytes))
+            .unwrap_or([0; 32]);
         let result = Site::new(config)
+            .config_hash(hash)
             .run(shutdown)
             .await
             .map_err(RunError::from);

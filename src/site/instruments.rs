@@ -15,6 +15,7 @@ use labwire_router::Router;
 use labwire_router::commands::CommandTarget;
 use labwire_router::config::{InstrumentConfig, ProtocolSettings, SiteConfig};
 use labwire_router::metrics::Metrics;
+use labwire_uplink::service::UplinkInput;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -25,6 +26,7 @@ pub async fn start_all(
     metrics: &Metrics,
     tasks: &TaskTracker,
     shutdown: &CancellationToken,
+    uplink: Option<&UplinkInput>,
 ) -> Result<usize, SiteError> {
     let mut served = 0usize;
     for instrument in &config.instruments {
@@ -39,6 +41,7 @@ pub async fn start_all(
             instrument,
             tasks,
             shutdown,
+            uplink,
         };
         match start.start().await {
             Ok(true) => served += 1,
@@ -67,6 +70,7 @@ pub struct Start<'a> {
     instrument: &'a InstrumentConfig,
     tasks: &'a TaskTracker,
     shutdown: &'a CancellationToken,
+    uplink: Option<&'a UplinkInput>,
 }
 
 impl Start<'_> {
@@ -120,7 +124,8 @@ impl Start<'_> {
         let ingest = CountingIngest::new(
             RouterIngest::new(self.router).with_query_timeout(self.instrument.host_query_timeout),
             self.metrics.events().clone(),
-        );
+        )
+        .with_uplink(self.uplink.cloned());
         let mut ctx = ConnectorContext::new(self.config.site.clone(), id.clone(), ingest);
         ctx.shutdown = self.shutdown.child_token();
         ctx.config = driver_config(self.config, self.instrument);

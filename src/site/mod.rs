@@ -13,6 +13,7 @@ pub mod instruments;
 pub mod readiness;
 #[cfg(test)]
 mod tests;
+pub mod uplink;
 
 pub use counting::CountingIngest;
 
@@ -53,6 +54,9 @@ pub enum SiteError {
     /// An instrument's transport could not be set up (e.g. its `listen` port is in use).
     #[error("instrument {0}: {1}")]
     Instrument(String, labwire_connectors::transport::TransportError),
+    /// The uplink could not start (`[uplink]`).
+    #[error("{0}")]
+    Uplink(#[from] uplink::StartError),
     /// Shutdown took longer than the grace period.
     #[error("shutdown took longer than {}s; undelivered events stay in the spool", .0.as_secs())]
     SlowShutdown(Duration),
@@ -62,6 +66,7 @@ pub enum SiteError {
 #[derive(Debug)]
 pub struct Site {
     config: SiteConfig,
+    config_hash: [u8; 32],
     metrics_bound: Option<oneshot::Sender<SocketAddr>>,
     shutdown_grace: Duration,
 }
@@ -71,6 +76,7 @@ impl Site {
     pub fn new(config: SiteConfig) -> Self {
         Self {
             config,
+            config_hash: [0; 32],
             metrics_bound: None,
             shutdown_grace: SHUTDOWN_GRACE,
         }
@@ -78,7 +84,20 @@ impl Site {
 
     /// Reads and validates a site configuration file.
     pub fn from_config(path: impl AsRef<Path>) -> Result<Self, LoadError> {
-        SiteConfig::load(path).map(Self::new)
+        let path = path.as_ref();
+        let site = SiteConfig::load(path).map(Self::new)?;
+        Ok(match std::fs::read(path) {
+            Ok(bytes) => site.config_hash(config_hash(&bytes)),
+            Err(_) => site,
+        })
+    }
+
+    /// Sets the configuration hash the uplink's heartbeat reports (SHA-256 of the file as
+    /// loaded; all zeros until set).
+    #[must_use]
+    pub fn config_hash(mut self, hash: [u8; 32]) -> Self {
+        self.config_hash = hash;
+        self
     }
 
     /// The configuration.
@@ -105,6 +124,7 @@ impl Site {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), SiteError> {
         let Self {
             config,
+            config_hash,
             metrics_bound,
             shutdown_grace,
         } = self;
@@ -122,7 +142,30 @@ impl Site {
         let metrics = router_metrics(&router);
         let tasks = TaskTracker::new();
         serve_http(&config, &router, &metrics, &tasks, &shutdown, metrics_bound).await?;
-        let served = instruments::start_all(&config, &router, &metrics, &tasks, &shutdown).await?;
+        // The uplink never gates readiness: patient-data flow does not depend on the WAN.
+        let uplink = match &config.uplink {
+            Some(settings) => Some(
+                uplink::start(
+                    &config,
+                    settings,
+                    config_hash,
+                    &router,
+                    &metrics,
+                    shutdown.child_token(),
+                )
+                .await?,
+            ),
+            None => None,
+        };
+        let served = instruments::start_all(
+            &config,
+            &router,
+            &metrics,
+            &tasks,
+            &shutdown,
+            uplink.as_ref(),
+        )
+        .await?;
         tracing::info!(site = %config.site, instruments = served, "labwire running");
 
         shutdown.cancelled().await;
@@ -135,6 +178,12 @@ impl Site {
             .await
             .map_err(|_| SiteError::SlowShutdown(shutdown_grace))
     }
+}
+
+/// SHA-256 of a configuration file's bytes, as the uplink's heartbeat reports it.
+pub fn config_hash(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
 }
 
 /// The metrics registry with the router's families and `labwire_bus_connected`.

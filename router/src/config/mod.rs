@@ -18,6 +18,8 @@ mod redact;
 mod router_options;
 mod site;
 mod units;
+mod uplink;
+mod warnings;
 
 pub use error::{ConfigError, ConfigErrors, LoadError};
 pub use instrument::*;
@@ -28,6 +30,7 @@ pub use router_options::SecretFileError;
 pub use units::{
     ByteSize, HumanDuration, format_byte_size, format_duration, parse_byte_size, parse_duration,
 };
+pub use uplink::{DEFAULT_OUTBOX_FILE, UplinkSettings};
 
 use std::io::Read;
 use std::path::Path;

@@ -52,6 +52,8 @@ pub struct SiteConfig {
     pub metrics: MetricsConfig,
     /// Log output.
     pub logging: LoggingConfig,
+    /// `[uplink]`: telemetry to the regional hub; `None` when the section is absent.
+    pub uplink: Option<super::UplinkSettings>,
     /// The instruments, in file order.
     pub instruments: Vec<InstrumentConfig>,
 }
