@@ -249,6 +249,19 @@ impl EventCounters {
         }
     }
 
+    /// The counts of one instrument, by kind (kinds with no event are absent).
+    pub fn of(&self, instrument: &InstrumentId) -> Vec<(EventKind, u64)> {
+        self.counts
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .filter(|((i, _), _)| i == instrument)
+                    .map(|((_, k), n)| (*k, *n))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     fn write(&self, w: &mut MetricsWriter) {
         let mut rows: Vec<((InstrumentId, EventKind), u64)> = self
             .counts

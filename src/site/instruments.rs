@@ -6,6 +6,7 @@
 
 use super::SiteError;
 use super::counting::CountingIngest;
+use super::uplink::SiteUplink;
 use labwire_connectors::transport::{Transport, TransportError};
 use labwire_connectors::{
     Connector, ConnectorContext, DriverConfig, RouterIngest, register_link_metrics,
@@ -15,7 +16,6 @@ use labwire_router::Router;
 use labwire_router::commands::CommandTarget;
 use labwire_router::config::{InstrumentConfig, ProtocolSettings, SiteConfig};
 use labwire_router::metrics::Metrics;
-use labwire_uplink::service::UplinkInput;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -26,7 +26,7 @@ pub async fn start_all(
     metrics: &Metrics,
     tasks: &TaskTracker,
     shutdown: &CancellationToken,
-    uplink: Option<&UplinkInput>,
+    uplink: Option<&SiteUplink>,
 ) -> Result<usize, SiteError> {
     let mut served = 0usize;
     for instrument in &config.instruments {
@@ -70,7 +70,7 @@ pub struct Start<'a> {
     instrument: &'a InstrumentConfig,
     tasks: &'a TaskTracker,
     shutdown: &'a CancellationToken,
-    uplink: Option<&'a UplinkInput>,
+    uplink: Option<&'a SiteUplink>,
 }
 
 impl Start<'_> {
@@ -125,7 +125,7 @@ impl Start<'_> {
             RouterIngest::new(self.router).with_query_timeout(self.instrument.host_query_timeout),
             self.metrics.events().clone(),
         )
-        .with_uplink(self.uplink.cloned());
+        .with_uplink(self.uplink.map(|u| u.input.clone()));
         let mut ctx = ConnectorContext::new(self.config.site.clone(), id.clone(), ingest);
         ctx.shutdown = self.shutdown.child_token();
         ctx.config = driver_config(self.config, self.instrument);
@@ -135,6 +135,11 @@ impl Start<'_> {
             connector.protocol(),
             ctx.health.clone(),
         );
+        if let Some(uplink) = self.uplink {
+            uplink
+                .links
+                .register(id.clone(), connector.protocol(), ctx.health.clone());
+        }
         if takes_orders {
             let target = CommandTarget {
                 site: self.config.site.clone(),

@@ -3,6 +3,7 @@
 //! - [`record`]: the typed `labwire.telemetry/v1` records. None of their fields can hold free
 //!   text or an identifier: text is a closed enum or a [`code`] newtype that only accepts a strict
 //!   pattern.
+//! - [`alerts`]: when an alert is raised and cleared (thresholds, one record per transition).
 //! - [`build`]: one allow-list builder per record kind, from counters and already-typed samples.
 //! - [`volume`]: minimum cell size and complementary suppression of result counts.
 //! - [`westgard`]: Westgard multirule QC flags.
@@ -14,6 +15,7 @@
 //! The crate does not depend on `labwire-event`: its inputs are counters and typed samples, so
 //! no patient, specimen, comment or raw field is reachable from here (docs/uplink.md).
 
+pub mod alerts;
 pub mod broker;
 pub mod build;
 pub mod code;

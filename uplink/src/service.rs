@@ -12,6 +12,7 @@
 //!   `drain_rate` records per second with at most `max_inflight` un-acked.
 //! - Reconnects back off exponentially with jitter (labwire-backoff).
 
+use crate::alerts::{DeviceState, Raise, Watch};
 use crate::broker::{BrokerError, BrokerUrl, TlsFiles, mqtt_options};
 use crate::build::{EdgeSnapshot, InstrumentSnapshot, alert, health, heartbeat};
 use crate::code::{InstrumentRef, SiteRef, TestCode, Version};
@@ -41,6 +42,9 @@ pub const DEFAULT_ALERT_FILL_PERCENT: u8 = 80;
 pub const INPUT_CAPACITY: usize = 4096;
 /// How often the drain looks for work.
 const PACE_TICK: Duration = Duration::from_millis(50);
+/// How often links and the spool are looked at for alerts (or the summary interval, if
+/// shorter).
+pub const WATCH_TICK: Duration = Duration::from_secs(5);
 /// Reconnect backoff: from 1 s up to 60 s, jittered.
 pub const RECONNECT: BackoffConfig =
     BackoffConfig::new(Duration::from_secs(1), Duration::from_secs(60));
@@ -66,8 +70,10 @@ pub struct UplinkConfig {
     pub max_inflight: u16,
     /// Minimum volume cell size.
     pub min_cell: u64,
-    /// Outbox fill (percent) that raises an `outbox_filling` alert.
+    /// Outbox and spool fill (percent) that raises an `outbox_filling` / `spool_filling` alert.
     pub alert_fill_percent: u8,
+    /// Instrument clock off the edge clock by this much or more raises a `clock_skew` alert.
+    pub clock_skew: Duration,
     /// labwire version.
     pub version: Version,
     /// SHA-256 of the site file.
@@ -87,6 +93,8 @@ pub trait Probe: Send + Sync + 'static {
 pub struct EdgeState {
     /// Events in the spool.
     pub spool_depth: u64,
+    /// Events the spool holds at most (0 = unknown: no `spool_filling` alert).
+    pub spool_capacity: u64,
     /// Whether the local bus is connected.
     pub bus_connected: bool,
     /// Enabled instruments.
@@ -116,6 +124,20 @@ pub enum Observation {
     },
     /// A sample that failed its patterns before getting here.
     Refused,
+    /// A device state from a `status` event (closed set; the event's text is not passed).
+    Device {
+        /// The configured instrument.
+        instrument: InstrumentRef,
+        /// Its new state.
+        state: DeviceState,
+    },
+    /// An instrument message's own time against the edge clock.
+    Clock {
+        /// The configured instrument.
+        instrument: InstrumentRef,
+        /// Message time minus arrival time at the edge, in seconds.
+        skew_s: i64,
+    },
     /// An alert condition.
     Alert {
         /// When it was seen.
@@ -218,6 +240,7 @@ pub async fn start(
         AsyncClient::new(options, usize::from(config.max_inflight.max(1)) * 2);
     let (events_tx, events) = mpsc::channel(1024);
     tokio::spawn(poll(eventloop, events_tx, shutdown.clone()));
+    let (config_fill, config_skew) = (config.alert_fill_percent, config.clock_skew);
     let task = Task {
         summaries: Summaries::new(config.site.clone(), config.min_cell),
         started: jiff::Timestamp::now(),
@@ -232,6 +255,7 @@ pub async fn start(
         by_pkid: HashMap::new(),
         tokens: 0.0,
         filling_alerted: false,
+        watch: Watch::new(config_fill, config_skew),
     };
     task.publish_gauges();
     let task = tokio::spawn(task.run(inputs, events, shutdown));
@@ -296,6 +320,7 @@ struct Task {
     by_pkid: HashMap<u16, i64>,
     tokens: f64,
     filling_alerted: bool,
+    watch: Watch,
 }
 
 impl Task {
@@ -309,6 +334,8 @@ impl Task {
         summary.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut pace = tokio::time::interval(PACE_TICK);
         pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut watch = tokio::time::interval(WATCH_TICK.min(self.config.interval));
+        watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let step = tokio::select! {
                 () = shutdown.cancelled() => break,
@@ -316,6 +343,7 @@ impl Task {
                 Some(obs) = inputs.recv() => self.on_observation(obs).await,
                 _ = summary.tick() => self.on_interval().await,
                 _ = pace.tick() => self.drain().await,
+                _ = watch.tick() => self.on_watch().await,
             };
             if let Err(e) = step {
                 // The outbox failed (disk full, I/O error): the uplink degrades, the
@@ -463,7 +491,7 @@ impl Task {
         self.stats.dropped.fetch_add(expired, Ordering::Relaxed);
         let beat = self.heartbeat();
         self.store(&beat).await?;
-        let instruments = self.probe.instruments();
+        let instruments = self.instruments();
         if !instruments.is_empty() {
             let h = health(&self.config.site, now, &instruments);
             self.store(&h).await?;
@@ -472,6 +500,40 @@ impl Task {
             self.store(&r).await?;
         }
         self.check_fill(now).await
+    }
+
+    /// The probe's instruments with the alarm and device-down states seen in status events.
+    fn instruments(&self) -> Vec<InstrumentSnapshot> {
+        let mut list = self.probe.instruments();
+        for i in &mut list {
+            i.alarm |= self.watch.alarmed(&i.instrument);
+            i.link_up &= !self.watch.device_down(&i.instrument);
+        }
+        list
+    }
+
+    /// Links and spool, for the alerts that have no event of their own.
+    async fn on_watch(&mut self) -> Result<(), OutboxError> {
+        let instruments = self.probe.instruments();
+        let mut raised = self.watch.links(tokio::time::Instant::now(), &instruments);
+        let edge = self.probe.edge();
+        raised.extend(self.watch.spool(edge.spool_depth, edge.spool_capacity));
+        self.raise(jiff::Timestamp::now(), raised).await
+    }
+
+    async fn raise(&mut self, at: jiff::Timestamp, raised: Vec<Raise>) -> Result<(), OutboxError> {
+        for r in raised {
+            let a = alert(
+                &self.config.site,
+                at,
+                r.alert,
+                r.severity,
+                r.instrument.as_ref(),
+                r.value,
+            );
+            self.store(&a).await?;
+        }
+        Ok(())
     }
 
     async fn check_fill(&mut self, now: jiff::Timestamp) -> Result<(), OutboxError> {
@@ -513,6 +575,14 @@ impl Task {
             Observation::Refused => {
                 self.stats.refused.fetch_add(1, Ordering::Relaxed);
                 return Ok(());
+            }
+            Observation::Device { instrument, state } => {
+                let raised = self.watch.device(&instrument, state);
+                return self.raise(jiff::Timestamp::now(), raised).await;
+            }
+            Observation::Clock { instrument, skew_s } => {
+                let raised = self.watch.clock(&instrument, skew_s);
+                return self.raise(jiff::Timestamp::now(), raised).await;
             }
             Observation::Alert {
                 at,

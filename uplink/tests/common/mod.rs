@@ -110,6 +110,7 @@ impl Probe for FixedProbe {
     fn edge(&self) -> EdgeState {
         EdgeState {
             spool_depth: 0,
+            spool_capacity: 0,
             bus_connected: true,
             instruments: 1,
         }
@@ -139,6 +140,7 @@ pub fn config(site: &str, url: &str, outbox: &Path, tls: Option<TlsFiles>) -> Up
         max_inflight: 16,
         min_cell: 11,
         alert_fill_percent: 80,
+        clock_skew: labwire_uplink::alerts::DEFAULT_CLOCK_SKEW,
         version: Version::new("0.1.0").unwrap(),
         config_hash: [7; 32],
     }
