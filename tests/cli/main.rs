@@ -6,6 +6,7 @@
     clippy::indexing_slicing
 )]
 
+mod canary;
 mod demo;
 mod durations;
 mod parse;

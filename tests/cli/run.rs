@@ -7,18 +7,27 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// A running `labwire run`, its stderr (the log) collected line by line.
-struct Site {
-    child: Child,
+pub(crate) struct Site {
+    pub(crate) child: Child,
     lines: mpsc::Receiver<String>,
-    log: Vec<String>,
+    /// The log lines read so far.
+    pub(crate) log: Vec<String>,
 }
 
 impl Site {
     fn start(config: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_labwire"))
-            .args(["run", "--config"])
-            .arg(config)
-            .env_remove("RUST_LOG")
+        Self::start_with_log(config, None)
+    }
+
+    /// Starts `labwire run --config CONFIG` with `RUST_LOG` set to `rust_log`, or unset.
+    pub(crate) fn start_with_log(config: &Path, rust_log: Option<&str>) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_labwire"));
+        command.args(["run", "--config"]).arg(config);
+        match rust_log {
+            Some(filter) => command.env("RUST_LOG", filter),
+            None => command.env_remove("RUST_LOG"),
+        };
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -40,8 +49,12 @@ impl Site {
         }
     }
 
-    /// Waits for a log line containing `needle` (a positive signal), up to `limit`.
-    fn wait_for(&mut self, needle: &str, limit: Duration) -> String {
+    /// Waits for a log line containing `needle` (a positive signal, seen already or to come),
+    /// up to `limit`.
+    pub(crate) fn wait_for(&mut self, needle: &str, limit: Duration) -> String {
+        if let Some(line) = self.log.iter().find(|l| l.contains(needle)) {
+            return line.clone();
+        }
         let deadline = Instant::now() + limit;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -60,7 +73,7 @@ impl Site {
         }
     }
 
-    fn signal(&self, name: &str) {
+    pub(crate) fn signal(&self, name: &str) {
         let ok = Command::new("kill")
             .arg(format!("-{name}"))
             .arg(self.child.id().to_string())
@@ -71,7 +84,7 @@ impl Site {
     }
 
     /// Waits for the process to exit, up to `limit`; then drains the rest of its log.
-    fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+    pub(crate) fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
         let deadline = Instant::now() + limit;
         let status = loop {
             if let Some(s) = self.child.try_wait().unwrap() {
