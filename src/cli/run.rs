@@ -234,7 +234,7 @@ async fn start_instrument(
     let sends = match &instrument.settings {
         ProtocolSettings::Astm(a) => a.bidirectional,
         ProtocolSettings::Hl7(_) => true,
-        ProtocolSettings::Modbus | ProtocolSettings::SerialLine => {
+        ProtocolSettings::Modbus(_) | ProtocolSettings::SerialLine => {
             tracing::warn!(
                 instrument = %instrument.id,
                 protocol = instrument.protocol().as_str(),
@@ -454,7 +454,7 @@ mod tests {
         let instrument_port = free_port();
         // Nothing listens on port 9 of loopback (discard): the bus stays disconnected.
         let text = format!(
-            "site = \"site-a\"\n[nats]\nurl = \"nats://127.0.0.1:9\"\nconnect_timeout = \"200ms\"\n[storage]\npath = {:?}\n[metrics]\nlisten = \"127.0.0.1:0\"\n[[instrument]]\nid = \"c311\"\nprotocol = \"astm\"\nlisten = \"127.0.0.1:{instrument_port}\"\n[[instrument]]\nid = \"fridge\"\nprotocol = \"modbus\"\nconnect = \"127.0.0.1:9\"\n",
+            "site = \"site-a\"\n[nats]\nurl = \"nats://127.0.0.1:9\"\nconnect_timeout = \"200ms\"\n[storage]\npath = {:?}\n[metrics]\nlisten = \"127.0.0.1:0\"\n[[instrument]]\nid = \"c311\"\nprotocol = \"astm\"\nlisten = \"127.0.0.1:{instrument_port}\"\n[[instrument]]\nid = \"fridge\"\nprotocol = \"modbus\"\nconnect = \"127.0.0.1:9\"\nprofile = \"fridge-generic\"\n",
             dir.join("spool.db").display().to_string()
         );
         let config = SiteConfig::from_toml_str(&text, "site.toml").unwrap();
