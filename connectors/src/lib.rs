@@ -6,6 +6,7 @@
 //! - [`Connector`] + [`run`]: one driver loop for every protocol, with read/write/idle deadlines,
 //!   acknowledgement gated on durability ([`Ingest`]), status events and [`LinkHealth`].
 //! - [`serial_line`]: line-oriented serial devices (balances, pH meters).
+//! - [`modbus`]: Modbus TCP/RTU devices polled by profile, one scheduler per physical line.
 #![forbid(unsafe_code)]
 
 pub mod astm;
@@ -17,6 +18,7 @@ pub mod hl7;
 mod ingest;
 mod link;
 mod memory;
+pub mod modbus;
 mod router;
 pub mod serial_line;
 pub mod site;
