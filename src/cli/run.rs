@@ -5,8 +5,9 @@
 //! instrument connectors. On SIGTERM or SIGINT it stops accepting, lets work in progress finish
 //! and leaves undelivered events in the spool for the next start (exit 0). ASTM and HL7
 //! instruments get their connectors (`labwire-connectors`), with order downloads when they
-//! take orders; Modbus and serial-line connectors are not built in yet, and such instruments are
-//! reported in the log as not served.
+//! take orders; Modbus instruments are polled by one scheduler per physical line
+//! (`labwire_connectors::modbus`). Serial-line connectors are not built in yet, and such
+//! instruments are reported in the log as not served.
 
 use labwire_backoff::{Backoff, BackoffConfig};
 use labwire_connectors::transport::Transport;
@@ -212,6 +213,7 @@ async fn serve_site(
             Err(e) => return Err(RunError::Instrument(i.id.to_string(), e)),
         }
     }
+    served += start_modbus_lines(&router, &metrics, &config, &tasks, &shutdown);
     tracing::info!(site = %config.site, instruments = served, "labwire running");
 
     shutdown.cancelled().await;
@@ -240,7 +242,9 @@ async fn start_instrument(
     let sends = match &instrument.settings {
         ProtocolSettings::Astm(a) => a.bidirectional,
         ProtocolSettings::Hl7(_) => true,
-        ProtocolSettings::Modbus(_) | ProtocolSettings::SerialLine => {
+        // One scheduler per physical line, started by `start_modbus_lines`.
+        ProtocolSettings::Modbus(_) => return Ok(false),
+        ProtocolSettings::SerialLine => {
             tracing::warn!(
                 instrument = %instrument.id,
                 protocol = instrument.protocol().as_str(),
@@ -276,6 +280,52 @@ async fn start_instrument(
         "instrument connector started"
     );
     Ok(true)
+}
+
+/// Starts one scheduler per Modbus line (instruments sharing a gateway address or a serial
+/// port share it; shared conventions §6). Returns how many instruments are served.
+fn start_modbus_lines(
+    router: &Router,
+    metrics: &Metrics,
+    config: &SiteConfig,
+    tasks: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> usize {
+    use labwire_connectors::modbus::{LineDevice, run_line, site::plan_lines};
+    let mut served = 0;
+    for line in plan_lines(&config.site, &config.instruments) {
+        let devices: Vec<LineDevice<CountingIngest>> = line
+            .devices
+            .into_iter()
+            .map(|spec| {
+                let instrument = config.instruments.iter().find(|i| i.id == spec.instrument);
+                let ingest = CountingIngest {
+                    inner: RouterIngest::new(router).with_query_timeout(
+                        instrument.map_or(Duration::from_secs(5), |i| i.host_query_timeout),
+                    ),
+                    counters: metrics.events().clone(),
+                };
+                let device = LineDevice::new(spec, ingest);
+                register_link_metrics(
+                    metrics,
+                    device.spec.instrument.clone(),
+                    labwire_event::Protocol::Modbus,
+                    device.health.clone(),
+                );
+                tracing::info!(
+                    instrument = %device.spec.instrument,
+                    line = %line.endpoint,
+                    unit = device.spec.unit,
+                    profile = %device.spec.profile.name,
+                    "modbus device polled"
+                );
+                device
+            })
+            .collect();
+        served += devices.len();
+        tasks.spawn(run_line(line.endpoint, devices, shutdown.child_token()));
+    }
+    served
 }
 
 /// What every connector is started with.

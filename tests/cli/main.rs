@@ -7,4 +7,5 @@
 )]
 
 mod demo;
+mod modbus_run;
 mod parse;
