@@ -2,7 +2,12 @@
 //! change-only reporting, a shared gateway with a dead unit, connection loss and recovery,
 //! split reads after "illegal data address", and alarms. Every wait is for a positive signal
 //! (an event, a counter); nothing is asserted on timing.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 mod common;
 
@@ -106,7 +111,10 @@ fn get(c: &AtomicU64) -> u64 {
 async fn wait_counter(what: &str, pred: impl Fn() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !pred() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -117,7 +125,11 @@ async fn a_tcp_device_is_polled_and_its_readings_arrive_as_telemetry() {
     sim.sim.set(1, "temperature", -18.2).unwrap();
     sim.sim.set(1, "door-open", 1.0).unwrap();
     let ingest = MemoryIngest::new();
-    let (_c, stop) = start(sim.endpoint.clone(), vec![spec("fridge-1", 1, fridge(), 50)], &ingest);
+    let (_c, stop) = start(
+        sim.endpoint.clone(),
+        vec![spec("fridge-1", 1, fridge(), 50)],
+        &ingest,
+    );
     let events = wait_until(&ingest, "a telemetry event", |e| {
         has_value(e, "fridge-1", "temperature", "-18.2")
     })
@@ -125,10 +137,18 @@ async fn a_tcp_device_is_polled_and_its_readings_arrive_as_telemetry() {
     let t = telemetry_of(&events, "fridge-1")[0];
     assert_eq!(t.protocol, labwire_event::Protocol::Modbus);
     assert_eq!(t.subject(), "lab.site-a.fridge-1.telemetry");
-    let temp = t.observations.iter().find(|o| o.code.as_deref() == Some("temperature")).unwrap();
+    let temp = t
+        .observations
+        .iter()
+        .find(|o| o.code.as_deref() == Some("temperature"))
+        .unwrap();
     assert_eq!(temp.units.as_deref(), Some("Cel"));
     assert_eq!(value(t, "door-open").as_deref(), Some("1"));
-    assert_eq!(value(t, "setpoint").as_deref(), Some("-15"), "the simulator's plausible base");
+    assert_eq!(
+        value(t, "setpoint").as_deref(),
+        Some("-15"),
+        "the simulator's plausible base"
+    );
     assert_eq!(count_state(&events, "up"), 1);
     stop.cancel();
     sim.shutdown.cancel();
@@ -139,8 +159,15 @@ async fn unchanged_readings_wait_for_the_deadband_and_changes_are_published() {
     let sim = simulator(&[(1, fridge())]).await;
     sim.sim.set(1, "temperature", -18.0).unwrap();
     let ingest = MemoryIngest::new();
-    let (c, stop) = start(sim.endpoint.clone(), vec![spec("fridge-1", 1, fridge(), 20)], &ingest);
-    wait_until(&ingest, "the first reading", |e| has_value(e, "fridge-1", "temperature", "-18")).await;
+    let (c, stop) = start(
+        sim.endpoint.clone(),
+        vec![spec("fridge-1", 1, fridge(), 20)],
+        &ingest,
+    );
+    wait_until(&ingest, "the first reading", |e| {
+        has_value(e, "fridge-1", "temperature", "-18")
+    })
+    .await;
     // Ten more polls of the same values: no new event (deadband 0.2, keep-alive 1 h).
     let after_first = get(&c[0].polls_ok);
     wait_counter("ten more polls", || get(&c[0].polls_ok) >= after_first + 10).await;
@@ -191,13 +218,17 @@ async fn three_units_behind_one_gateway_keep_their_poll_rate_while_one_is_dead()
     assert_eq!(get(&c[2].late), 0, "unit 3 polls were late");
     assert!(failed2 >= 2, "unit 2 failed {failed2} polls");
     // Backoff: the dead unit was tried less often than the live ones.
-    assert!(failed2 < ok1 / 2, "unit 2 tried {failed2} times vs {ok1} polls of unit 1");
+    assert!(
+        failed2 < ok1 / 2,
+        "unit 2 tried {failed2} times vs {ok1} polls of unit 1"
+    );
     assert_eq!(get(&c[1].polls_ok), 0);
     // It comes back.
     sim.sim.set_fault(2, UnitFault::None).unwrap();
     wait_until(&ingest, "unit 2 up", |e| {
         e.iter().any(|x| {
-            x.instrument.as_str() == "fridge-2" && x.status.as_ref().is_some_and(|s| s.state == "up")
+            x.instrument.as_str() == "fridge-2"
+                && x.status.as_ref().is_some_and(|s| s.state == "up")
         })
     })
     .await;
@@ -210,8 +241,15 @@ async fn a_dropped_gateway_connection_reconnects_without_a_restart() {
     let sim = simulator(&[(1, fridge())]).await;
     sim.sim.set(1, "temperature", -20.0).unwrap();
     let ingest = MemoryIngest::new();
-    let (c, stop) = start(sim.endpoint.clone(), vec![spec("fridge-1", 1, fridge(), 20)], &ingest);
-    wait_until(&ingest, "the first reading", |e| has_value(e, "fridge-1", "temperature", "-20")).await;
+    let (c, stop) = start(
+        sim.endpoint.clone(),
+        vec![spec("fridge-1", 1, fridge(), 20)],
+        &ingest,
+    );
+    wait_until(&ingest, "the first reading", |e| {
+        has_value(e, "fridge-1", "temperature", "-20")
+    })
+    .await;
     for round in 1..=3u32 {
         sim.sim.drop_connections();
         let value = -20.0 + f64::from(round);
@@ -280,12 +318,21 @@ async fn a_coalesced_read_refused_as_illegal_address_is_split_per_point() {
     sim.sim.set(5, "a", 7.0).unwrap();
     sim.sim.set(5, "b", -1234.56).unwrap();
     let ingest = MemoryIngest::new();
-    let (_c, stop) = start(sim.endpoint.clone(), vec![spec("press-1", 5, p, 20)], &ingest);
+    let (_c, stop) = start(
+        sim.endpoint.clone(),
+        vec![spec("press-1", 5, p, 20)],
+        &ingest,
+    );
     let events = wait_until(&ingest, "both points after the split", |e| {
         has_value(e, "press-1", "a", "7") && has_value(e, "press-1", "b", "-1234.56")
     })
     .await;
-    assert_eq!(count_state(&events, "point-refused"), 0, "{:?}", common::summary(&events));
+    assert_eq!(
+        count_state(&events, "point-refused"),
+        0,
+        "{:?}",
+        common::summary(&events)
+    );
     stop.cancel();
     sim.shutdown.cancel();
 }
@@ -295,8 +342,15 @@ async fn a_device_exception_is_a_status_not_an_outage() {
     let sim = simulator(&[(1, fridge())]).await;
     sim.sim.set_fault(1, UnitFault::Exception(0x04)).unwrap();
     let ingest = MemoryIngest::new();
-    let (c, stop) = start(sim.endpoint.clone(), vec![spec("fridge-1", 1, fridge(), 20)], &ingest);
-    let events = wait_until(&ingest, "point-refused", |e| count_state(e, "point-refused") >= 1).await;
+    let (c, stop) = start(
+        sim.endpoint.clone(),
+        vec![spec("fridge-1", 1, fridge(), 20)],
+        &ingest,
+    );
+    let events = wait_until(&ingest, "point-refused", |e| {
+        count_state(e, "point-refused") >= 1
+    })
+    .await;
     let detail = events
         .iter()
         .filter_map(|e| e.status.as_ref())
@@ -330,8 +384,15 @@ async fn an_alarm_is_raised_and_cleared_as_status_events() {
     let sim = simulator(&[(1, Arc::clone(&p))]).await;
     sim.sim.set(1, "temperature", -20.0).unwrap();
     let ingest = MemoryIngest::new();
-    let (_c, stop) = start(sim.endpoint.clone(), vec![spec("freezer-1", 1, p, 20)], &ingest);
-    wait_until(&ingest, "a first reading", |e| has_value(e, "freezer-1", "temperature", "-20")).await;
+    let (_c, stop) = start(
+        sim.endpoint.clone(),
+        vec![spec("freezer-1", 1, p, 20)],
+        &ingest,
+    );
+    wait_until(&ingest, "a first reading", |e| {
+        has_value(e, "freezer-1", "temperature", "-20")
+    })
+    .await;
     sim.sim.set(1, "temperature", -14.0).unwrap();
     let events = wait_until(&ingest, "alarm-high", |e| count_state(e, "alarm-high") == 1).await;
     let detail = events
@@ -343,10 +404,16 @@ async fn an_alarm_is_raised_and_cleared_as_status_events() {
     assert!(detail.contains("point temperature"), "{detail}");
     // Inside the limit but not past the hysteresis: still raised. Then past it: cleared.
     sim.sim.set(1, "temperature", -15.5).unwrap();
-    wait_until(&ingest, "the reading", |e| has_value(e, "freezer-1", "temperature", "-15.5")).await;
+    wait_until(&ingest, "the reading", |e| {
+        has_value(e, "freezer-1", "temperature", "-15.5")
+    })
+    .await;
     assert_eq!(count_state(&ingest.events(), "alarm-cleared"), 0);
     sim.sim.set(1, "temperature", -16.5).unwrap();
-    wait_until(&ingest, "alarm-cleared", |e| count_state(e, "alarm-cleared") == 1).await;
+    wait_until(&ingest, "alarm-cleared", |e| {
+        count_state(e, "alarm-cleared") == 1
+    })
+    .await;
     stop.cancel();
     sim.shutdown.cancel();
 }

@@ -7,5 +7,6 @@
 )]
 
 mod demo;
+mod durations;
 mod modbus_run;
 mod parse;
