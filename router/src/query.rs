@@ -64,15 +64,53 @@ impl Bus {
             }
             Ok(Ok(msg)) => msg,
         };
-        match serde_json::from_slice::<QueryReply>(&reply.payload) {
-            Ok(r) if r.orders.is_empty() => QueryOutcome::NoOrders(NoOrdersReason::AppHasNone),
-            Ok(r) => QueryOutcome::Orders(r),
-            Err(e) => {
-                let offset = crate::commands::json_error_offset(&reply.payload, &e);
-                QueryOutcome::NoOrders(NoOrdersReason::BadReply(format!(
-                    "{e} (byte offset {offset})"
-                )))
-            }
+        outcome_of_reply(&reply.payload)
+    }
+}
+
+/// What an app's reply means for the instrument. A reply that does not parse gives a reason that
+/// names the position and the kind of problem, never a value from the reply (it may carry
+/// patient data, and the reason is logged).
+fn outcome_of_reply(payload: &[u8]) -> QueryOutcome {
+    match serde_json::from_slice::<QueryReply>(payload) {
+        Ok(r) if r.orders.is_empty() => QueryOutcome::NoOrders(NoOrdersReason::AppHasNone),
+        Ok(r) => QueryOutcome::Orders(r),
+        Err(e) => {
+            let offset = crate::commands::json_error_offset(payload, &e);
+            QueryOutcome::NoOrders(NoOrdersReason::BadReply(format!(
+                "{} (byte offset {offset})",
+                crate::commands::json_error_reason(&e)
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reply with a marker where the schema wants another type: serde_json's own message
+    /// would quote the marker.
+    #[test]
+    fn a_bad_reply_reason_names_the_position_not_the_value() {
+        let marker = "CanaryReplyValue42";
+        let replies = [
+            format!(r#"{{"orders":"{marker}"}}"#),
+            format!(r#"{{"orders":[{{"specimen_id":["{marker}"]}}]}}"#),
+            format!(r#"{{"orders":[], "{marker}": 1, "x": tru}}"#),
+        ];
+        for reply in &replies {
+            let QueryOutcome::NoOrders(NoOrdersReason::BadReply(reason)) =
+                outcome_of_reply(reply.as_bytes())
+            else {
+                panic!("not a bad reply: {reply}");
+            };
+            assert!(
+                !reason.to_lowercase().contains(&marker.to_lowercase()),
+                "{reason}"
+            );
+            assert!(reason.contains("line 1 column"), "{reason}");
+            assert!(reason.contains("byte offset"), "{reason}");
         }
     }
 }

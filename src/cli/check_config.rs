@@ -3,6 +3,7 @@
 //! On success prints `FILE: ok (N instruments)` and a short summary on stdout, exit 0. On
 //! failure prints every error as `FILE:LINE:COL: message` on stderr, exit 2.
 
+use labwire_event::limits::NATS_DEFAULT_MAX_PAYLOAD;
 use labwire_router::config::{
     LoadError, ProtocolSettings, SiteConfig, Transport, format_byte_size, format_duration,
 };
@@ -27,6 +28,13 @@ pub fn run(args: Args) -> ExitCode {
                 "{}",
                 summary(&args.file.display().to_string(), &config, args.quiet)
             );
+            for w in config.bus_warnings(NATS_DEFAULT_MAX_PAYLOAD) {
+                eprintln!(
+                    "{}: warning: {w} (checked against the NATS default max_payload; the \
+                     server's own value is known only when `labwire run` connects)",
+                    args.file.display()
+                );
+            }
             ExitCode::SUCCESS
         }
         Err(LoadError::Invalid(errors)) => {

@@ -13,6 +13,7 @@
 
 mod id;
 mod ids;
+pub mod limits;
 mod order;
 mod time;
 

@@ -9,9 +9,9 @@ use std::time::Duration;
 /// Default cap on one link-layer frame. LIS1-A frames carry at most 240 characters of text
 /// (247 bytes with framing), but real analysers send single frames of 26 KB, and some allow
 /// up to 64,000 characters.
-pub const DEFAULT_MAX_FRAME_BYTES: u64 = 64 << 10;
+pub const DEFAULT_MAX_FRAME_BYTES: u64 = labwire_event::limits::DEFAULT_FRAME_BYTES as u64;
 /// Default cap on one assembled message (all frames of an ASTM message, one HL7 message).
-pub const DEFAULT_MAX_MESSAGE_BYTES: u64 = 4 << 20;
+pub const DEFAULT_MAX_MESSAGE_BYTES: u64 = labwire_event::limits::DEFAULT_MESSAGE_BYTES as u64;
 /// Default time an application has to answer a host query before the instrument is told
 /// "no orders".
 pub const DEFAULT_HOST_QUERY_TIMEOUT: Duration = Duration::from_secs(5);

@@ -5,7 +5,7 @@ use super::checks::{duration, integer, size};
 use super::error::Collector;
 use super::instrument::*;
 use super::raw::RawInstrument;
-use labwire_event::InstrumentId;
+use labwire_event::{InstrumentId, limits};
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::path::PathBuf;
@@ -264,14 +264,20 @@ fn limits(c: &mut Collector<'_>, raw: &RawInstrument) -> InstrumentLimits {
         &raw.max_frame_bytes,
         "max_frame_bytes",
         DEFAULT_MAX_FRAME_BYTES,
-        (256, 16 << 20),
+        (
+            limits::MIN_FRAME_BYTES as u64,
+            limits::MAX_FRAME_BYTES as u64,
+        ),
     );
     let max_message_bytes = size(
         c,
         &raw.max_message_bytes,
         "max_message_bytes",
         DEFAULT_MAX_MESSAGE_BYTES,
-        (1 << 10, 64 << 20),
+        (
+            limits::MIN_MESSAGE_BYTES as u64,
+            limits::MAX_MESSAGE_BYTES as u64,
+        ),
     );
     if max_message_bytes < max_frame_bytes {
         let span = raw

@@ -16,6 +16,7 @@ mod raw;
 mod router_options;
 mod site;
 mod units;
+mod warnings;
 
 pub use error::{ConfigError, ConfigErrors, LoadError};
 pub use instrument::*;

@@ -12,7 +12,7 @@ use super::{Delimiters, Record, RecordType};
 /// or a mapping grow without limit. Checked while splitting, before any record is handed out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Longest message in bytes (default 4 MiB; the largest real message seen is ~32 KB).
+    /// Longest message in bytes (default [`labwire_event::limits::DEFAULT_MESSAGE_BYTES`], 4 MiB; the largest real message seen is ~32 KB).
     pub max_message_bytes: usize,
     /// Most records in one message (default 10 000).
     pub max_records: usize,
@@ -25,7 +25,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_message_bytes: 4 * 1024 * 1024,
+            max_message_bytes: labwire_event::limits::DEFAULT_MESSAGE_BYTES,
             max_records: 10_000,
             max_fields: 1_000,
             max_messages: 10_000,
