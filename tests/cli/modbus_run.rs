@@ -62,7 +62,7 @@ async fn labwire_run_polls_modbus_devices_onto_the_bus() {
     std::fs::write(
         &config,
         format!(
-            "site = \"site-a\"\n[nats]\nurl = \"{}\"\n[storage]\npath = {:?}\n[metrics]\nenabled = false\n\
+            "site = \"site-a\"\n[nats]\nurl = \"{}\"\n[stream]\nmax_bytes = \"64MiB\"\n[storage]\npath = {:?}\n[metrics]\nenabled = false\n\
              [[instrument]]\nid = \"fridge-1\"\nprotocol = \"modbus\"\nconnect = \"127.0.0.1:{gateway_port}\"\nunit = 1\nprofile = \"fridge-generic\"\npoll = \"100ms\"\n\
              [[instrument]]\nid = \"fridge-2\"\nprotocol = \"modbus\"\nconnect = \"127.0.0.1:{gateway_port}\"\nunit = 2\nprofile = \"fridge-generic\"\npoll = \"100ms\"\n\
              [[instrument]]\nid = \"water-1\"\nprotocol = \"modbus\"\nconnect = \"127.0.0.1:{purifier_port}\"\nprofile = \"water-system\"\npoll = \"100ms\"\n",
