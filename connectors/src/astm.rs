@@ -17,7 +17,7 @@ use crate::connector::Connector;
 use crate::link::{Link, LinkCounters, LinkEvent, SendError, SendId, Token};
 use bytes::BytesMut;
 use labwire_astm::canonical::{DecodeOptions, message_to_events};
-use labwire_astm::charset::Charset;
+use labwire_astm::charset::AstmCharset;
 use labwire_astm::link::{self as e1381, DeliveryToken, LinkConfig, Role};
 use labwire_astm::record::Delimiters;
 use labwire_astm::record::write::{EncodeError, FieldValue, MessageWriter, RecordBuilder};
@@ -32,8 +32,8 @@ pub struct AstmConfig {
     pub link: LinkConfig,
     /// How received messages are decoded (charset, limits).
     pub decode: DecodeOptions,
-    /// Charset of messages labwire sends (default Latin-1, the LIS2-A2 default).
-    pub send_charset: Charset,
+    /// AstmCharset of messages labwire sends (default Latin-1, the LIS2-A2 default).
+    pub send_charset: AstmCharset,
     /// Sender name in the H record of messages labwire sends (H-5).
     pub sender_name: String,
 }
@@ -43,7 +43,7 @@ impl Default for AstmConfig {
         Self {
             link: LinkConfig::new(Role::Host),
             decode: DecodeOptions::default(),
-            send_charset: Charset::Latin1,
+            send_charset: AstmCharset::Latin1,
             sender_name: "labwire".into(),
         }
     }
@@ -117,7 +117,7 @@ pub struct AstmLink {
     held: Option<DeliveryToken>,
     events: VecDeque<LinkEvent>,
     sends: HashMap<e1381::SendId, Outgoing>,
-    charset: Charset,
+    charset: AstmCharset,
     sender_name: String,
 }
 
@@ -237,7 +237,7 @@ fn write_orders(
 pub fn encode_query_answer(
     header: &RecordBuilder,
     reply: Option<&QueryReply>,
-    charset: Charset,
+    charset: AstmCharset,
 ) -> Result<Vec<u8>, EncodeError> {
     let mut w = MessageWriter::new(Delimiters::default(), charset);
     w.record(header)?;
@@ -257,7 +257,7 @@ pub fn encode_query_answer(
 pub fn encode_download(
     header: &RecordBuilder,
     orders: &[Order],
-    charset: Charset,
+    charset: AstmCharset,
 ) -> Result<Vec<u8>, EncodeError> {
     let mut w = MessageWriter::new(Delimiters::default(), charset);
     w.record(header)?;
@@ -385,13 +385,13 @@ mod tests {
 
     #[test]
     fn no_reply_is_answered_with_no_information() {
-        let text = encode_query_answer(&header(), None, Charset::Latin1).unwrap();
+        let text = encode_query_answer(&header(), None, AstmCharset::Latin1).unwrap();
         assert_eq!(
             text,
             b"H|\\^&|||labwire|||||||P|LIS2-A2|20261126100000\rL|1|I\r".to_vec()
         );
         let empty = QueryReply::default();
-        let text2 = encode_query_answer(&header(), Some(&empty), Charset::Latin1).unwrap();
+        let text2 = encode_query_answer(&header(), Some(&empty), AstmCharset::Latin1).unwrap();
         assert_eq!(text, text2);
     }
 
@@ -408,7 +408,7 @@ mod tests {
                 ..Order::default()
             }],
         };
-        let text = encode_query_answer(&header(), Some(&reply), Charset::Latin1).unwrap();
+        let text = encode_query_answer(&header(), Some(&reply), AstmCharset::Latin1).unwrap();
         let text = String::from_utf8(text).unwrap();
         let records: Vec<&str> = text.split('\r').collect();
         assert_eq!(records[1], "P|1|P1");
@@ -424,8 +424,9 @@ mod tests {
             cancel: true,
             ..Order::default()
         }];
-        let text = String::from_utf8(encode_download(&header(), &orders, Charset::Latin1).unwrap())
-            .unwrap();
+        let text =
+            String::from_utf8(encode_download(&header(), &orders, AstmCharset::Latin1).unwrap())
+                .unwrap();
         assert!(
             text.contains("O|1|S9||^^^K|R||||||C||||||||||||||O\r"),
             "{text}"

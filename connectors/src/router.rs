@@ -8,10 +8,10 @@ use labwire_router::{CommandQueue, QueryOutcome};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
-/// [`labwire_router::Ingest`] (durable submit) plus [`labwire_router::Bus::host_query`].
+/// [`labwire_router::IngestGate`] (durable submit) plus [`labwire_router::Bus::host_query`].
 #[derive(Clone)]
 pub struct RouterIngest {
-    ingest: labwire_router::Ingest,
+    ingest: labwire_router::IngestGate,
     bus: labwire_router::Bus,
     query_timeout: Duration,
 }
@@ -132,10 +132,10 @@ pub fn register_link_metrics(
     protocol: labwire_event::Protocol,
     health: LinkHealth,
 ) {
-    use labwire_router::metrics::{LinkCounters, MetricsWriter, write_link_counters};
+    use labwire_router::metrics::{LinkMetrics, MetricsWriter, write_link_counters};
     metrics.register(move |w: &mut MetricsWriter| {
         let h = health.snapshot();
-        let c = LinkCounters {
+        let c = LinkMetrics {
             messages: h.messages,
             naks_sent: h.naks_sent,
             naks_received: h.naks_received,

@@ -92,14 +92,14 @@ pub fn astm_uses_e1381(instrument: &InstrumentConfig) -> bool {
 
 /// ASTM settings from an instrument block.
 pub fn astm_config_for(instrument: &InstrumentConfig) -> AstmConfig {
-    use labwire_astm::charset::Charset as A;
+    use labwire_astm::charset::AstmCharset as A;
     let mut c = AstmConfig::default();
     let charset = match instrument.charset {
-        cfg::Charset::Utf8 => A::Utf8,
-        cfg::Charset::Iso8859_1 => A::Latin1,
-        cfg::Charset::Windows1252 => A::Windows1252,
-        cfg::Charset::Cp1251 => A::Windows1251,
-        cfg::Charset::Auto => A::Auto,
+        cfg::CharsetSetting::Utf8 => A::Utf8,
+        cfg::CharsetSetting::Iso8859_1 => A::Latin1,
+        cfg::CharsetSetting::Windows1252 => A::Windows1252,
+        cfg::CharsetSetting::Cp1251 => A::Windows1251,
+        cfg::CharsetSetting::Auto => A::Auto,
     };
     c.decode.charset = charset;
     if charset != A::Auto {
@@ -121,14 +121,14 @@ pub fn astm_config_for(instrument: &InstrumentConfig) -> AstmConfig {
 
 /// The HL7 connector for an `hl7` instrument (limits, charset, download ACK timeout).
 pub fn hl7_connector_for(instrument: &InstrumentConfig) -> Hl7Connector {
-    use labwire_hl7::er7::Charset as H;
+    use labwire_hl7::er7::Hl7Charset as H;
     let mut c = Hl7Config::default();
     c.decode.charset = match instrument.charset {
-        cfg::Charset::Utf8 => Some(H::Utf8),
-        cfg::Charset::Iso8859_1 => Some(H::Latin1),
-        cfg::Charset::Windows1252 => Some(H::Windows1252),
-        cfg::Charset::Cp1251 => H::from_msh18(b"windows-1251"),
-        cfg::Charset::Auto => None,
+        cfg::CharsetSetting::Utf8 => Some(H::Utf8),
+        cfg::CharsetSetting::Iso8859_1 => Some(H::Latin1),
+        cfg::CharsetSetting::Windows1252 => Some(H::Windows1252),
+        cfg::CharsetSetting::Cp1251 => H::from_msh18(b"windows-1251"),
+        cfg::CharsetSetting::Auto => None,
     };
     c.framer.max_frame_bytes = clamp(instrument.limits.max_message_bytes);
     c.decode.limits.max_message_bytes = clamp(instrument.limits.max_message_bytes);

@@ -4,7 +4,7 @@
     clippy::panic,
     clippy::indexing_slicing
 )]
-//! Ingest gate throughput and latency against a real nats-server, side by side with raw
+//! Ingest gate (`IngestGate`) throughput and latency against a real nats-server, side by side with raw
 //! async-nats JetStream publishes of the same 2 KB events.
 //!
 //! Run: `cargo bench -p labwire-router --bench ingest` (prints a table; nothing is asserted).
@@ -13,7 +13,7 @@
 //! Scenarios, each with 100 concurrent producers (one instrument link each, awaiting each
 //! receipt or ack before its next event, as a link does):
 //! 1. raw: `send_publish` with `Nats-Msg-Id` + await the PublishAck, full speed;
-//! 2. gate: `Ingest::submit`, full speed;
+//! 2. gate: `IngestGate::submit`, full speed;
 //! 3. gate at half the throughput of (2), paced: the gate latency an instrument sees; and at
 //!    1 000 events/s (a busy lab);
 //! 4. gate with the server killed: every event goes to the SQLite spool (fsync per commit),
@@ -151,7 +151,7 @@ enum Expect {
 
 /// A producer step submitting one event of `scenario` through the gate.
 fn gate_step(
-    ingest: &labwire_router::Ingest,
+    ingest: &labwire_router::IngestGate,
     scenario: &'static str,
     expect: Expect,
 ) -> impl Fn(usize, u64) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>

@@ -12,6 +12,7 @@ use crate::error::BusError;
 use crate::stats::RouterStats;
 use async_nats::jetstream::{self, message::PublishMessage, stream};
 use bytes::Bytes;
+use labwire_backoff::{Backoff, BackoffConfig};
 use labwire_event::{Event, EventKind};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -378,10 +379,11 @@ async fn keep_stream_ready(inner: std::sync::Weak<BusInner>) {
         return;
     };
     let mut recheck = false;
-    // Consecutive failed attempts to create the stream: retries back off from 100 ms to 30 s so
-    // a server that keeps refusing (e.g. not enough disk for max_bytes) is not hammered and the
-    // log gets one line per attempt, not ten a second.
-    let mut failures: u32 = 0;
+    // Failed attempts to create the stream back off ([`STREAM_RETRY`]) so a server that keeps
+    // refusing (e.g. not enough disk for max_bytes) is not hammered and the log gets one line per
+    // attempt, not ten a second.
+    let mut backoff = Backoff::new(STREAM_RETRY);
+    let mut retry_in = STREAM_RETRY.initial;
     loop {
         let Some(strong) = inner.upgrade() else {
             return;
@@ -390,9 +392,10 @@ async fn keep_stream_ready(inner: std::sync::Weak<BusInner>) {
         let ready = bus.inner.stream_ready.load(Ordering::Acquire);
         if bus.is_connected() && (!ready || recheck) {
             match bus.ensure_stream().await {
-                Ok(()) => failures = 0,
+                Ok(()) => backoff.reset(),
                 Err(e) => {
-                    failures = failures.saturating_add(1);
+                    retry_in = backoff.next_delay();
+                    let failures = backoff.failures();
                     let text = e.to_string();
                     let hint = if text.contains("insufficient") || text.contains("10047") {
                         "the server has too little storage for the stream: lower [stream] \
@@ -407,8 +410,8 @@ async fn keep_stream_ready(inner: std::sync::Weak<BusInner>) {
         recheck = false;
         let pause = if bus.is_ready() {
             Duration::from_secs(5)
-        } else if failures > 0 {
-            stream_retry_delay(failures)
+        } else if backoff.failures() > 0 {
+            retry_in
         } else {
             Duration::from_millis(100)
         };
@@ -420,12 +423,9 @@ async fn keep_stream_ready(inner: std::sync::Weak<BusInner>) {
     }
 }
 
-/// Delay before the next attempt to create the stream after `failures` failed ones:
-/// 100 ms doubling to 30 s.
-fn stream_retry_delay(failures: u32) -> Duration {
-    let shift = failures.saturating_sub(1).min(9);
-    Duration::from_millis(100u64 << shift).min(Duration::from_secs(30))
-}
+/// Retries of a failed stream creation: 100 ms doubling to 30 s, with jitter.
+const STREAM_RETRY: BackoffConfig =
+    BackoffConfig::new(Duration::from_millis(100), Duration::from_secs(30));
 
 /// The stream's subjects: `lab.*.*.<kind>` for each of [`STREAM_KINDS`] (never `lab.>`).
 pub fn stream_subjects() -> Vec<String> {
@@ -493,11 +493,11 @@ mod tests {
 
     #[test]
     fn stream_retries_back_off_to_thirty_seconds() {
-        assert_eq!(stream_retry_delay(1), Duration::from_millis(100));
-        assert_eq!(stream_retry_delay(2), Duration::from_millis(200));
-        assert_eq!(stream_retry_delay(9), Duration::from_millis(25_600));
-        assert_eq!(stream_retry_delay(10), Duration::from_secs(30));
-        assert_eq!(stream_retry_delay(u32::MAX), Duration::from_secs(30));
+        assert_eq!(STREAM_RETRY.ceiling(1), Duration::from_millis(100));
+        assert_eq!(STREAM_RETRY.ceiling(2), Duration::from_millis(200));
+        assert_eq!(STREAM_RETRY.ceiling(9), Duration::from_millis(25_600));
+        assert_eq!(STREAM_RETRY.ceiling(10), Duration::from_secs(30));
+        assert_eq!(STREAM_RETRY.ceiling(u32::MAX), Duration::from_secs(30));
     }
 
     #[test]

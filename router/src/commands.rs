@@ -9,7 +9,7 @@
 
 use crate::bus::Bus;
 use crate::error::BusError;
-use crate::status::StatusReporter;
+use crate::status::StatusPublisher;
 use async_nats::jetstream::{self, AckKind, consumer::pull};
 use futures::StreamExt;
 use labwire_event::{
@@ -60,7 +60,7 @@ impl CommandTarget {
 pub struct CommandQueue {
     messages: pull::Stream,
     target: CommandTarget,
-    reporter: StatusReporter,
+    reporter: StatusPublisher,
     retry_delay: Duration,
 }
 
@@ -68,7 +68,7 @@ impl CommandQueue {
     /// Creates (or reuses) the durable consumer for `target` and starts pulling.
     pub async fn open(
         bus: &Bus,
-        reporter: StatusReporter,
+        reporter: StatusPublisher,
         target: CommandTarget,
         opts: CommandOptions,
     ) -> Result<Self, BusError> {

@@ -3,13 +3,14 @@
 //! One event at a time, each awaited before the next, so the stream sees them in arrival order;
 //! a batch of acked rows is then deleted in one transaction. A crash between ack and delete only
 //! means the next run republishes those rows, and the stream's duplicate window drops them. While
-//! the bus is down the drain backs off (doubling up to a limit) and wakes early on reconnection.
+//! the bus is down the drain backs off (`labwire-backoff`: doubling up to a limit, with jitter) and wakes early on reconnection.
 //! It starts with the router, so a spool left by a previous run is emptied too.
 
 use crate::bus::Bus;
 use crate::error::BusError;
 use crate::spool::Spool;
 use crate::stats::RouterStats;
+use labwire_backoff::{Backoff, BackoffConfig};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -38,7 +39,7 @@ impl Default for DrainOptions {
 
 /// Runs until `cancel` fires.
 pub async fn run(bus: Bus, spool: Arc<Spool>, opts: DrainOptions, cancel: CancellationToken) {
-    let mut backoff = opts.min_backoff;
+    let mut backoff = Backoff::new(BackoffConfig::new(opts.min_backoff, opts.max_backoff));
     loop {
         if cancel.is_cancelled() {
             return;
@@ -57,14 +58,13 @@ pub async fn run(bus: Bus, spool: Arc<Spool>, opts: DrainOptions, cancel: Cancel
             Ok(false)
         };
         match progressed {
-            Ok(true) => backoff = opts.min_backoff,
+            Ok(true) => backoff.reset(),
             Ok(false) | Err(()) => {
                 tokio::select! {
                     () = cancel.cancelled() => return,
                     () = bus.reconnected() => {}
-                    () = tokio::time::sleep(backoff) => {}
+                    () = backoff.wait() => {}
                 }
-                backoff = (backoff * 2).min(opts.max_backoff);
             }
         }
     }

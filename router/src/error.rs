@@ -140,7 +140,7 @@ pub enum SpoolError {
     },
 }
 
-/// Why [`crate::Ingest::submit`] could not make the events durable. The caller must withhold the
+/// Why [`crate::IngestGate::submit`] could not make the events durable. The caller must withhold the
 /// instrument's ACK (so the instrument retransmits).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -1,6 +1,6 @@
 //! The ingest gate: an instrument message's events become durable before the instrument is ACKed.
 //!
-//! [`Ingest::submit`] returns a [`Receipt`] only once every event is either acked by JetStream
+//! [`IngestGate::submit`] returns a [`Receipt`] only once every event is either acked by JetStream
 //! (stored under `Nats-Msg-Id` = event id) or committed to the SQLite spool with fsync. The
 //! connector sends the instrument's ACK only when it holds a receipt; any error (or a dropped
 //! future) means no ACK, and the instrument retransmits — the same bytes give the same ids, so the
@@ -16,7 +16,7 @@ use crate::bus::{Bus, is_durable_kind};
 use crate::error::{BusError, IngestError, SpoolError};
 use crate::spool::{Headroom, PendingEvent, Spool};
 use crate::stats::RouterStats;
-use crate::status::{STATE_SPOOL_FULL, STATE_SPOOL_RECOVERED, StatusReporter};
+use crate::status::{STATE_SPOOL_FULL, STATE_SPOOL_RECOVERED, StatusPublisher};
 use labwire_event::Event;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,7 +57,7 @@ impl Receipt {
 
 /// The gate. Cheap to clone; every connector holds one.
 #[derive(Clone)]
-pub struct Ingest {
+pub struct IngestGate {
     inner: Arc<Inner>,
 }
 
@@ -65,13 +65,13 @@ struct Inner {
     bus: Bus,
     spool: Arc<Spool>,
     stats: Arc<RouterStats>,
-    status: StatusReporter,
+    status: StatusPublisher,
     full_reported: AtomicBool,
 }
 
-impl Ingest {
+impl IngestGate {
     /// A gate over `bus` and `spool`, reporting `spool-full` through `status`.
-    pub fn new(bus: Bus, spool: Arc<Spool>, status: StatusReporter) -> Self {
+    pub fn new(bus: Bus, spool: Arc<Spool>, status: StatusPublisher) -> Self {
         let stats = Arc::clone(bus.stats());
         Self {
             inner: Arc::new(Inner {

@@ -15,12 +15,12 @@ pub use bus::{Bus, BusAuth, BusOptions, BusTls, Stored, StreamOptions};
 pub use commands::{CommandOptions, CommandQueue, CommandTarget, PendingCommand};
 pub use drain::DrainOptions;
 pub use error::{BusError, IngestError, IngestErrorKind, SpoolError};
-pub use ingest::{Ingest, Receipt};
+pub use ingest::{IngestGate, Receipt};
 pub use query::{NoOrdersReason, QueryOutcome};
 pub use runtime::{Router, RouterOptions, StartError};
 pub use spool::{Spool, SpoolOptions};
 pub use stats::{RouterStats, StatsSnapshot};
-pub use status::StatusReporter;
+pub use status::StatusPublisher;
 
 pub mod config;
 pub mod health;

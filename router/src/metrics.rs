@@ -269,9 +269,10 @@ impl EventCounters {
     }
 }
 
-/// Link counters of one instrument, as a connector reports them.
+/// Link figures of one instrument for `/metrics`, as a connector reports them (the totals of
+/// the connectors' per-connection `LinkCounters` plus messages and parse errors).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LinkCounters {
+pub struct LinkMetrics {
     /// Messages received on the link.
     pub messages: u64,
     /// NAKs / negative acks labwire sent.
@@ -297,7 +298,7 @@ pub fn write_link_counters(
     w: &mut MetricsWriter,
     instrument: &str,
     protocol: &str,
-    c: &LinkCounters,
+    c: &LinkMetrics,
 ) {
     let l = [("instrument", instrument), ("protocol", protocol)];
     w.counter(
@@ -476,13 +477,13 @@ mod tests {
                 w,
                 "c311",
                 "astm",
-                &LinkCounters {
+                &LinkMetrics {
                     naks_sent: 2,
                     connected: true,
                     ..Default::default()
                 },
             );
-            write_link_counters(w, "ba400", "hl7", &LinkCounters::default());
+            write_link_counters(w, "ba400", "hl7", &LinkMetrics::default());
         });
         let text = m.render();
         assert_eq!(

@@ -3,10 +3,10 @@
 use crate::bus::{Bus, BusOptions};
 use crate::drain::{self, DrainOptions};
 use crate::error::{BusError, SpoolError};
-use crate::ingest::Ingest;
+use crate::ingest::IngestGate;
 use crate::spool::{Spool, SpoolOptions};
 use crate::stats::RouterStats;
-use crate::status::StatusReporter;
+use crate::status::StatusPublisher;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -50,8 +50,8 @@ impl RouterOptions {
 pub struct Router {
     bus: Bus,
     spool: Arc<Spool>,
-    ingest: Ingest,
-    status: StatusReporter,
+    ingest: IngestGate,
+    status: StatusPublisher,
     cancel: CancellationToken,
     drain: Option<JoinHandle<()>>,
 }
@@ -63,8 +63,8 @@ impl Router {
         let stats = Arc::new(RouterStats::default());
         let spool = Arc::new(Spool::open(opts.spool, Arc::clone(&stats)).await?);
         let bus = Bus::connect(opts.bus, Arc::clone(&stats)).await?;
-        let status = StatusReporter::new(bus.clone(), Arc::clone(&spool), Arc::clone(&stats));
-        let ingest = Ingest::new(bus.clone(), Arc::clone(&spool), status.clone());
+        let status = StatusPublisher::new(bus.clone(), Arc::clone(&spool), Arc::clone(&stats));
+        let ingest = IngestGate::new(bus.clone(), Arc::clone(&spool), status.clone());
         let cancel = CancellationToken::new();
         let drain = tokio::spawn(drain::run(
             bus.clone(),
@@ -83,7 +83,7 @@ impl Router {
     }
 
     /// The ingest gate (clone it into each connector).
-    pub fn ingest(&self) -> Ingest {
+    pub fn ingest(&self) -> IngestGate {
         self.ingest.clone()
     }
 
@@ -98,7 +98,7 @@ impl Router {
     }
 
     /// The status reporter.
-    pub fn status(&self) -> &StatusReporter {
+    pub fn status(&self) -> &StatusPublisher {
         &self.status
     }
 

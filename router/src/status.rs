@@ -1,6 +1,6 @@
 //! `status` events: link and instrument state, and the router's own alarms (`spool-full`).
 //!
-//! Status events are best effort: [`StatusReporter::report`] never blocks the caller. The event
+//! Status events are best effort: [`StatusPublisher::report`] never blocks the caller. The event
 //! is published durably when the bus is ready and nothing is spooled; otherwise it is spooled
 //! (with a small reserve beyond the spool limits, so `spool-full` itself can be queued) and
 //! drained in order with the data. If both fail it is counted in `status_dropped` and logged.
@@ -46,13 +46,13 @@ pub fn status_event(
 
 /// Publishes status events without ever blocking the caller. Cheap to clone.
 #[derive(Clone)]
-pub struct StatusReporter {
+pub struct StatusPublisher {
     bus: Bus,
     spool: Arc<Spool>,
     stats: Arc<RouterStats>,
 }
 
-impl StatusReporter {
+impl StatusPublisher {
     /// A reporter publishing on `bus`, falling back to `spool`.
     pub fn new(bus: Bus, spool: Arc<Spool>, stats: Arc<RouterStats>) -> Self {
         Self { bus, spool, stats }

@@ -19,7 +19,7 @@ fn the_shipped_example_config_is_valid() {
     assert_eq!(c.enabled_instruments().count(), 3);
     let c311 = &c.instruments[0];
     assert_eq!(c311.id.as_str(), "cobas-c311-1");
-    assert_eq!(c311.charset, Charset::Iso8859_1);
+    assert_eq!(c311.charset, CharsetSetting::Iso8859_1);
     let Transport::Listen(l) = &c311.transport else {
         panic!("c311 listens")
     };
@@ -68,7 +68,7 @@ listen = "0.0.0.0:2575"
     assert_eq!(c.logging.level, LogLevel::Info);
     let hl7 = &c.instruments[1];
     assert_eq!(hl7.limits.max_frame_bytes, DEFAULT_MAX_FRAME_BYTES);
-    assert_eq!(hl7.charset, Charset::Auto);
+    assert_eq!(hl7.charset, CharsetSetting::Auto);
     assert!(hl7.enabled);
     assert!(
         matches!(&hl7.settings, ProtocolSettings::Hl7(h) if h.ack_timeout == DEFAULT_HL7_ACK_TIMEOUT)

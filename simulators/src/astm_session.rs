@@ -9,7 +9,7 @@
 
 use crate::fault::{FaultKind, FaultPlan};
 pub use crate::instrument::SimError;
-use crate::instrument::{Base, Pending, RECONNECT_BACKOFF, Timers};
+use crate::instrument::{Base, Pending, REDIAL, Timers};
 use crate::ledger::Ledger;
 use crate::message::SimMessage;
 use crate::profile::{AstmFraming, Profile};
@@ -19,6 +19,7 @@ use labwire_astm::link::encode::pieces;
 use labwire_astm::link::{
     EncodeOptions, FrameEnd, FrameNumber, Link, LinkConfig, LinkEvent, Role, encode_frame,
 };
+use labwire_backoff::Backoff;
 use labwire_event::{EventKind, InstrumentId, SiteId};
 use std::time::{Duration, Instant};
 
@@ -111,6 +112,7 @@ impl AstmInstrument {
     pub async fn send(&mut self, msg: &SimMessage) -> Result<bool, SimError> {
         let (index, mut pending) = self.base.begin(msg).await?;
         let mut acked = None;
+        let mut redial = Backoff::new(REDIAL);
         for attempt in 1..=MAX_MESSAGE_ATTEMPTS {
             self.base.ledger.update(index, |e| e.attempts = attempt);
             match self.attempt(&msg.bytes, &mut pending).await {
@@ -126,7 +128,7 @@ impl AstmInstrument {
                     tracing::debug!(instrument = %self.base.instrument, "connection lost: {e}");
                     self.base.disconnect().await;
                     // The host may be restarting (or not up yet): back off before redialling.
-                    tokio::time::sleep(RECONNECT_BACKOFF).await;
+                    redial.wait().await;
                 }
                 Err(e) => return Err(e),
             }

@@ -7,11 +7,12 @@
 //! ones (checksum, frame number, instrument NAK, delayed ACK, ENQ contention) do nothing here.
 
 use crate::fault::{FaultKind, FaultPlan};
-use crate::instrument::{Base, Pending, RECONNECT_BACKOFF};
+use crate::instrument::{Base, Pending, REDIAL};
 use crate::ledger::Ledger;
 use crate::message::SimMessage;
 use crate::profile::Profile;
 use crate::wire::{Endpoint, Wire, garbage};
+use labwire_backoff::Backoff;
 use labwire_event::{EventKind, InstrumentId, SiteId};
 use labwire_hl7::er7::{Index, Limits, parse};
 use labwire_hl7::mllp::{Framer, FramerConfig, FramerEvent, frame};
@@ -87,6 +88,7 @@ impl Hl7Instrument {
         let mut framed = Vec::with_capacity(msg.bytes.len() + 3);
         frame(&msg.bytes, &mut framed);
         let mut outcome = None;
+        let mut redial = Backoff::new(REDIAL);
         for attempt in 1..=MAX_MESSAGE_ATTEMPTS {
             self.base.ledger.update(index, |e| e.attempts = attempt);
             match self.attempt(&framed, &msg.control_id, &mut pending).await {
@@ -112,7 +114,7 @@ impl Hl7Instrument {
                     tracing::debug!(instrument = %self.base.instrument, "connection lost: {e}");
                     self.base.disconnect().await;
                     // The host may be restarting (or not up yet): back off before redialling.
-                    tokio::time::sleep(RECONNECT_BACKOFF).await;
+                    redial.wait().await;
                 }
                 Err(e) => return Err(e),
             }

@@ -6,13 +6,16 @@ use crate::ledger::{Ledger, LedgerEntry};
 use crate::message::SimMessage;
 use crate::profile::Profile;
 use crate::wire::{Endpoint, Wire};
+use labwire_backoff::BackoffConfig;
 use labwire_event::{InstrumentId, SiteId};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::time::Duration;
 
-/// Wait before redialling after a connection failed.
-pub const RECONNECT_BACKOFF: Duration = Duration::from_millis(500);
+/// Waits before redialling after a connection failed, per message: 500 ms doubling to 2 s, with
+/// jitter (the host may be restarting or not up yet).
+pub const REDIAL: BackoffConfig =
+    BackoffConfig::new(Duration::from_millis(500), Duration::from_secs(2));
 
 /// Why a simulator stopped.
 #[derive(Debug, thiserror::Error)]

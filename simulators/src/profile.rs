@@ -86,7 +86,7 @@ pub struct Profile {
     pub sender: SenderInfo,
     /// Character set of the bytes on the wire.
     #[serde(default)]
-    pub charset: Charset,
+    pub charset: WireCharset,
     /// ASTM dialect (required when `protocol = "astm"`).
     #[serde(default)]
     pub astm: Option<AstmDialect>,
@@ -124,7 +124,7 @@ pub struct SenderInfo {
 /// Character set of the wire bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Charset {
+pub enum WireCharset {
     /// 7-bit ASCII: synthetic names stay ASCII.
     #[default]
     Ascii,

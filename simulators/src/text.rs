@@ -1,7 +1,7 @@
 //! Text helpers: escaping delimiters inside field values (ASTM E1394 §5.6 / LIS2-A2, HL7 v2
 //! chapter 2.7) and encoding text to the profile's character set.
 
-use crate::profile::Charset;
+use crate::profile::WireCharset;
 
 /// Escapes ASTM delimiters in a field value (`&F&`, `&S&`, `&R&`, `&E&`, CR/LF as `&X0D&`/`&X0A&`,
 /// LIS2-A2 §5.7) with the dialect's own escape character, using labwire's record encoder.
@@ -34,14 +34,14 @@ pub fn escape_hl7(value: &str) -> String {
 }
 
 /// Encodes text to wire bytes: ASCII and Latin-1 replace what they cannot carry with `?`.
-pub fn encode(text: &str, charset: Charset) -> Vec<u8> {
+pub fn encode(text: &str, charset: WireCharset) -> Vec<u8> {
     match charset {
-        Charset::Utf8 => text.as_bytes().to_vec(),
-        Charset::Latin1 => text
+        WireCharset::Utf8 => text.as_bytes().to_vec(),
+        WireCharset::Latin1 => text
             .chars()
             .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
             .collect(),
-        Charset::Ascii => text
+        WireCharset::Ascii => text
             .chars()
             .map(|c| if c.is_ascii() { c as u8 } else { b'?' })
             .collect(),
@@ -68,9 +68,9 @@ mod tests {
 
     #[test]
     fn latin1_is_one_byte_per_letter() {
-        assert_eq!(encode("Müller", Charset::Latin1), b"M\xfcller");
-        assert_eq!(encode("Müller", Charset::Utf8), "Müller".as_bytes());
-        assert_eq!(encode("Müller", Charset::Ascii), b"M?ller");
-        assert_eq!(encode("Ž", Charset::Latin1), b"?");
+        assert_eq!(encode("Müller", WireCharset::Latin1), b"M\xfcller");
+        assert_eq!(encode("Müller", WireCharset::Utf8), "Müller".as_bytes());
+        assert_eq!(encode("Müller", WireCharset::Ascii), b"M?ller");
+        assert_eq!(encode("Ž", WireCharset::Latin1), b"?");
     }
 }

@@ -6,7 +6,7 @@
 //! Names are synthetic. For a PHI-canary test, [`TrafficConfig::canary`] puts a marker into every
 //! identifying field (patient id, names, physician, specimen id, comment); see [`Identity`].
 
-use crate::profile::{Charset, Profile, TestDef};
+use crate::profile::{Profile, TestDef, WireCharset};
 use jiff::civil::DateTime;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
@@ -275,12 +275,12 @@ impl Traffic {
 
     fn identity(&mut self, n: u64) -> Identity {
         let (lasts, firsts): (Vec<&str>, Vec<&str>) = match self.profile.charset {
-            Charset::Ascii => (LAST_ASCII.to_vec(), FIRST_ASCII.to_vec()),
-            Charset::Latin1 => (
+            WireCharset::Ascii => (LAST_ASCII.to_vec(), FIRST_ASCII.to_vec()),
+            WireCharset::Latin1 => (
                 [LAST_ASCII, LAST_LATIN1].concat(),
                 [FIRST_ASCII, FIRST_LATIN1].concat(),
             ),
-            Charset::Utf8 => (
+            WireCharset::Utf8 => (
                 [LAST_ASCII, LAST_LATIN1, LAST_UTF8_ONLY].concat(),
                 [FIRST_ASCII, FIRST_LATIN1].concat(),
             ),

@@ -9,9 +9,9 @@
 //! kind, event id, specimen, patient and observations.
 
 use labwire_astm::canonical::{DecodeOptions, message_to_events};
-use labwire_astm::charset::Charset as AstmCharset;
+use labwire_astm::charset::AstmCharset;
 use labwire_event::{InstrumentId, Origin, SiteId};
-use labwire_sim::profile::{Charset, WireProtocol, builtin_names};
+use labwire_sim::profile::{WireCharset, WireProtocol, builtin_names};
 use labwire_sim::{Profile, SimMessage, Traffic, TrafficConfig, Work};
 
 fn origin() -> Origin {
@@ -32,9 +32,9 @@ fn every_astm_profile_round_trips_through_message_to_events() {
             continue;
         }
         let charset = match profile.charset {
-            Charset::Latin1 => AstmCharset::Latin1,
-            Charset::Utf8 => AstmCharset::Utf8,
-            Charset::Ascii => AstmCharset::Auto,
+            WireCharset::Latin1 => AstmCharset::Latin1,
+            WireCharset::Utf8 => AstmCharset::Utf8,
+            WireCharset::Ascii => AstmCharset::Auto,
         };
         let opts = DecodeOptions {
             charset,

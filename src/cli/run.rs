@@ -8,6 +8,7 @@
 //! take orders; Modbus and serial-line connectors are not built in yet, and such instruments are
 //! reported in the log as not served.
 
+use labwire_backoff::{Backoff, BackoffConfig};
 use labwire_connectors::transport::Transport;
 use labwire_connectors::{
     CommandDelivery, Connector, ConnectorContext, RouterIngest, register_link_metrics,
@@ -29,6 +30,11 @@ use tokio_util::task::TaskTracker;
 /// How long shutdown may take before labwire exits anyway (events still undelivered are safe
 /// in the spool).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+/// Retries of opening an instrument's command queue while the bus is not up: 500 ms doubling
+/// to 10 s, with jitter.
+const COMMAND_QUEUE_RETRY: BackoffConfig =
+    BackoffConfig::new(Duration::from_millis(500), Duration::from_secs(10));
 
 /// Arguments of `labwire run`.
 #[derive(Debug, clap::Args)]
@@ -328,7 +334,7 @@ impl Start<'_> {
         let health = ctx.health.clone();
         let shutdown = ctx.shutdown.clone();
         self.tasks.spawn(async move {
-            let mut delay = Duration::from_millis(500);
+            let mut retry = Backoff::new(COMMAND_QUEUE_RETRY);
             let queue = loop {
                 let opened = CommandQueue::open(
                     &router_bus,
@@ -345,9 +351,8 @@ impl Start<'_> {
                 }
                 tokio::select! {
                     () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(delay) => {}
+                    () = retry.wait() => {}
                 }
-                delay = (delay * 2).min(Duration::from_secs(10));
             };
             tracing::info!(instrument = %target.instrument, "order downloads enabled");
             let mut pump = spawn_command_pump(queue, health);

@@ -12,12 +12,12 @@
 //! Every TCP stream gets `TCP_NODELAY` (protocol turn-arounds are single bytes) and keepalive
 //! (a pulled cable is noticed even on an idle link).
 
-mod backoff;
 mod serial;
 mod tcp_client;
 mod tcp_server;
 
-pub use backoff::{Backoff, BackoffConfig};
+/// The reconnect schedule: labwire's one backoff (`labwire-backoff`), re-exported for transports.
+pub use labwire_backoff::{Backoff, BackoffConfig};
 pub use serial::{SerialPort, SerialSettings};
 pub use tcp_client::{TcpClient, TcpClientConfig};
 pub use tcp_server::{OnSecondConnection, TcpServer, TcpServerConfig};

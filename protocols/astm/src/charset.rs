@@ -2,7 +2,7 @@
 //! UTF-8, windows-1252 and cp1251).
 //!
 //! Decoding never fails: invalid bytes become U+FFFD and are counted, with the offset of the
-//! first one, so the caller can warn. [`Charset::Auto`] (the default) takes UTF-8 when the bytes
+//! first one, so the caller can warn. [`AstmCharset::Auto`] (the default) takes UTF-8 when the bytes
 //! are valid UTF-8, else windows-1252 (a superset of the printable ISO-8859-1 range, so plain
 //! Latin-1 text decodes the same). ISO-8859-1 is decoded byte-to-code-point (not the WHATWG
 //! windows-1252 alias), so it also never reports invalid bytes.
@@ -13,7 +13,7 @@ use encoding_rs::{DecoderResult, Encoding, WINDOWS_1251, WINDOWS_1252};
 
 /// The character set an instrument sends (per-instrument configuration).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub enum Charset {
+pub enum AstmCharset {
     /// UTF-8 if the text is valid UTF-8, else windows-1252.
     #[default]
     Auto,
@@ -32,8 +32,8 @@ pub enum Charset {
 pub struct Decoded<'a> {
     /// The text; invalid byte sequences are replaced by U+FFFD.
     pub text: Cow<'a, str>,
-    /// The charset actually used ([`Charset::Auto`] resolved).
-    pub charset: Charset,
+    /// The charset actually used ([`AstmCharset::Auto`] resolved).
+    pub charset: AstmCharset,
     /// Number of invalid byte sequences replaced.
     pub invalid: usize,
     /// Byte offset of the first invalid sequence, if any.
@@ -47,10 +47,10 @@ pub struct Unmappable {
     /// The first character that cannot be encoded.
     pub ch: char,
     /// The target charset.
-    pub charset: Charset,
+    pub charset: AstmCharset,
 }
 
-impl Charset {
+impl AstmCharset {
     /// Parses a configuration label: `auto`, `utf-8`, `iso-8859-1`/`latin1`,
     /// `windows-1252`/`cp1252`, `windows-1251`/`cp1251` (case-insensitive).
     pub fn from_label(label: &str) -> Option<Self> {
@@ -65,7 +65,7 @@ impl Charset {
         })
     }
 
-    /// Resolves [`Charset::Auto`] for these bytes; other charsets are returned unchanged.
+    /// Resolves [`AstmCharset::Auto`] for these bytes; other charsets are returned unchanged.
     pub fn resolve(self, bytes: &[u8]) -> Self {
         match self {
             Self::Auto if std::str::from_utf8(bytes).is_ok() => Self::Utf8,
@@ -101,7 +101,7 @@ impl Charset {
         self.decode(bytes).text
     }
 
-    /// Encodes `text` for an instrument ([`Charset::Auto`] encodes as UTF-8).
+    /// Encodes `text` for an instrument ([`AstmCharset::Auto`] encodes as UTF-8).
     pub fn encode(self, text: &str) -> Result<Cow<'_, [u8]>, Unmappable> {
         let single = |enc: &'static Encoding| {
             let (bytes, _, had_errors) = enc.encode(text);
@@ -196,35 +196,41 @@ mod tests {
 
     #[test]
     fn utf8_invalid_is_reported() {
-        let d = Charset::Utf8.decode(b"ab\xffcd\xc3");
+        let d = AstmCharset::Utf8.decode(b"ab\xffcd\xc3");
         assert_eq!(d.text, "ab\u{FFFD}cd\u{FFFD}");
         assert_eq!((d.invalid, d.first_invalid), (2, Some(2)));
         assert!(matches!(
-            Charset::Utf8.decode(b"plain").text,
+            AstmCharset::Utf8.decode(b"plain").text,
             Cow::Borrowed(_)
         ));
     }
 
     #[test]
     fn single_byte_charsets() {
-        assert_eq!(Charset::Latin1.decode(b"M\xfcller").text, "Müller");
-        assert_eq!(Charset::Windows1252.decode(b"\x8a\x8e").text, "ŠŽ");
-        assert_eq!(Charset::Windows1251.decode(b"\xc9\xd6").text, "ЙЦ");
-        assert_eq!(Charset::Auto.decode("ŠĆ".as_bytes()).charset, Charset::Utf8);
-        assert_eq!(Charset::Auto.decode(b"\x8a").text, "Š");
-        let bad = Charset::Windows1251.decode(b"a\x98b");
+        assert_eq!(AstmCharset::Latin1.decode(b"M\xfcller").text, "Müller");
+        assert_eq!(AstmCharset::Windows1252.decode(b"\x8a\x8e").text, "ŠŽ");
+        assert_eq!(AstmCharset::Windows1251.decode(b"\xc9\xd6").text, "ЙЦ");
+        assert_eq!(
+            AstmCharset::Auto.decode("ŠĆ".as_bytes()).charset,
+            AstmCharset::Utf8
+        );
+        assert_eq!(AstmCharset::Auto.decode(b"\x8a").text, "Š");
+        let bad = AstmCharset::Windows1251.decode(b"a\x98b");
         assert_eq!(bad.invalid, usize::from(bad.text.contains('\u{FFFD}')));
     }
 
     #[test]
     fn encode_round_trips_and_refuses_unmappable() {
-        for cs in [Charset::Latin1, Charset::Windows1252] {
+        for cs in [AstmCharset::Latin1, AstmCharset::Windows1252] {
             let bytes = cs.encode("Müller").unwrap();
             assert_eq!(cs.decode(&bytes).text, "Müller");
         }
-        assert_eq!(Charset::Windows1251.encode("Жук").unwrap().len(), 3);
-        assert_eq!(Charset::Latin1.encode("Ж").unwrap_err().ch, 'Ж');
-        assert_eq!(Charset::Windows1252.encode("Ж").unwrap_err().ch, 'Ж');
-        assert_eq!(Charset::from_label("CP1251"), Some(Charset::Windows1251));
+        assert_eq!(AstmCharset::Windows1251.encode("Жук").unwrap().len(), 3);
+        assert_eq!(AstmCharset::Latin1.encode("Ж").unwrap_err().ch, 'Ж');
+        assert_eq!(AstmCharset::Windows1252.encode("Ж").unwrap_err().ch, 'Ж');
+        assert_eq!(
+            AstmCharset::from_label("CP1251"),
+            Some(AstmCharset::Windows1251)
+        );
     }
 }

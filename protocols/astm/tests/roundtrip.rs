@@ -9,7 +9,7 @@
 //! capture split → parse.
 
 use labwire_astm::capture::{CaptureLimits, split_capture};
-use labwire_astm::charset::Charset;
+use labwire_astm::charset::AstmCharset;
 use labwire_astm::link::{EncodeOptions, FrameNumber, encode_message};
 use labwire_astm::record::write::{FieldValue, MessageWriter, RecordBuilder};
 use labwire_astm::record::{Delimiters, Limits, Message, RecordType};
@@ -59,7 +59,7 @@ fn build(kind: RecordType, fields: &Fields, first: usize) -> RecordBuilder {
 }
 
 fn encode(d: Delimiters, header: &Fields, records: &[(RecordType, Fields)]) -> Vec<u8> {
-    let mut w = MessageWriter::new(d, Charset::Utf8);
+    let mut w = MessageWriter::new(d, AstmCharset::Utf8);
     w.record(&build(RecordType::Header, header, 3)).unwrap();
     for (kind, fields) in records {
         w.record(&build(*kind, fields, 2)).unwrap();
@@ -142,13 +142,13 @@ proptest! {
     #[test]
     fn cp1251_values_round_trip(value in "[а-яА-ЯёЁ |^&\\\\a-z0-9]{0,20}") {
         let d = Delimiters::default();
-        let mut w = MessageWriter::new(d, Charset::Windows1251);
+        let mut w = MessageWriter::new(d, AstmCharset::Windows1251);
         w.record(&RecordBuilder::new(RecordType::Header)).unwrap();
         w.record(&RecordBuilder::comment(1, "I", &value, "G")).unwrap();
         let text = w.finish();
         let m = Message::parse(&text, &Limits::default()).unwrap();
         let c = m.records().nth(1).unwrap();
         let got = c.field(4).map(|f| f.unescaped().into_owned()).unwrap_or_default();
-        prop_assert_eq!(Charset::Windows1251.decode_lossy(&got), value);
+        prop_assert_eq!(AstmCharset::Windows1251.decode_lossy(&got), value);
     }
 }

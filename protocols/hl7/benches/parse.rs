@@ -13,7 +13,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use labwire_hl7::er7::{Charset, Index, Limits, parse};
+use labwire_hl7::er7::{Hl7Charset, Index, Limits, parse};
 
 const ORU: &[u8] = include_bytes!("data/oru-r01-10-obx.hl7");
 
@@ -34,7 +34,8 @@ fn labwire_text(index: &mut Index) -> usize {
     for obx in msg.segments_named(b"OBX") {
         let code = obx.field(3).and_then(|f| f.component(1)).unwrap();
         let value = obx.field(5).unwrap();
-        n += black_box(code.text(Charset::Utf8)).len() + black_box(value.text(Charset::Utf8)).len();
+        n += black_box(code.text(Hl7Charset::Utf8)).len()
+            + black_box(value.text(Hl7Charset::Utf8)).len();
     }
     n
 }

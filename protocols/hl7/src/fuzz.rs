@@ -12,7 +12,7 @@ use labwire_event::{InstrumentId, Origin, SiteId};
 use crate::ack::{AckCode, AckDialect, AckMode, AckOptions, Outcome, acks_due, build_ack};
 use crate::canonical::{DecodeOptions, message_to_events};
 use crate::capture::{CaptureLimits, split_capture};
-use crate::er7::{Charset, Index, Limits, Message, Path, Value, parse};
+use crate::er7::{Hl7Charset, Index, Limits, Message, Path, Value, parse};
 use crate::mllp::{END, Framer, FramerConfig, FramerEvent, START};
 
 /// `hl7_mllp`: feeds the framer in chunks whose sizes come from the input itself, with a small
@@ -65,7 +65,7 @@ fn walk_value(input: &[u8], v: Value<'_>) {
     assert!(end <= input.len());
     assert_eq!(input.get(v.offset()..end), Some(v.raw()));
     let _ = v.unescaped();
-    let _ = v.text(Charset::Latin1);
+    let _ = v.text(Hl7Charset::Latin1);
 }
 
 fn walk(msg: &Message<'_>) {

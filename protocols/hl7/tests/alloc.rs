@@ -9,7 +9,7 @@
 
 use std::alloc::System;
 
-use labwire_hl7::er7::{Charset, Index, Limits, parse};
+use labwire_hl7::er7::{Hl7Charset, Index, Limits, parse};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 #[global_allocator]
@@ -24,7 +24,7 @@ fn read_all(index: &mut Index) -> usize {
         let code = obx.field(3).and_then(|f| f.component(1)).unwrap();
         let value = obx.field(5).unwrap();
         n += code.raw().len() + value.raw().len();
-        n += code.unescaped().len() + value.text(Charset::Utf8).len();
+        n += code.unescaped().len() + value.text(Hl7Charset::Utf8).len();
     }
     n
 }

@@ -8,7 +8,7 @@
 
 use labwire_event::{Event, EventKind, Origin};
 use labwire_hl7::canonical::{DecodeOptions, MapError, message_to_events};
-use labwire_hl7::er7::Charset;
+use labwire_hl7::er7::Hl7Charset;
 
 fn origin() -> Origin {
     Origin {
@@ -123,7 +123,7 @@ fn charset_from_header_or_override() {
         "Windows-1252 fallback"
     );
     let forced = DecodeOptions {
-        charset: Some(Charset::Utf8),
+        charset: Some(Hl7Charset::Utf8),
         ..DecodeOptions::default()
     };
     let e = &message_to_events(latin1, &origin(), &forced).unwrap()[0];

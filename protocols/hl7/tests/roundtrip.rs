@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use labwire_hl7::er7::{Charset, Delimiters, Index, Limits, MessageBuilder, parse, unescape};
+use labwire_hl7::er7::{Delimiters, Hl7Charset, Index, Limits, MessageBuilder, parse, unescape};
 use labwire_hl7::mllp::{Framer, FramerConfig, FramerEvent, frame};
 use proptest::prelude::*;
 
@@ -74,7 +74,7 @@ fn check(bytes: &[u8], values: &[(String, String)]) {
         if !c.is_empty() {
             assert_eq!(text(units.repetition(2).unwrap()), *c);
         }
-        assert_eq!(obx.field(5).unwrap().text(Charset::Utf8), *a);
+        assert_eq!(obx.field(5).unwrap().text(Hl7Charset::Utf8), *a);
     }
 }
 

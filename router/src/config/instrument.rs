@@ -68,7 +68,7 @@ impl InstrumentProtocol {
 
 /// Character set of the instrument's text (`charset = "…"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-pub enum Charset {
+pub enum CharsetSetting {
     /// UTF-8.
     #[serde(rename = "utf-8")]
     Utf8,
@@ -336,7 +336,7 @@ pub struct InstrumentConfig {
     /// How to reach it.
     pub transport: Transport,
     /// Its character set.
-    pub charset: Charset,
+    pub charset: CharsetSetting,
     /// Input size limits.
     pub limits: InstrumentLimits,
     /// Time apps have to answer its host queries.

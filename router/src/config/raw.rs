@@ -1,7 +1,9 @@
 //! The file as written: serde structs that reject unknown keys and keep the span of every value
 //! that is checked after parsing. Validation turns these into the types in `model`/`instrument`.
 
-use super::instrument::{Charset, FlowControl, InstrumentProtocol, Parity, SecondConnection};
+use super::instrument::{
+    CharsetSetting, FlowControl, InstrumentProtocol, Parity, SecondConnection,
+};
 use super::model::LogLevel;
 use super::units::{ByteSize, HumanDuration};
 use serde::Deserialize;
@@ -103,7 +105,7 @@ pub(crate) struct RawInstrument {
     pub flow_control: S<FlowControl>,
     pub allow_peers: S<Vec<Spanned<String>>>,
     pub on_second_connection: S<SecondConnection>,
-    pub charset: Option<Charset>,
+    pub charset: Option<CharsetSetting>,
     pub max_frame_bytes: S<ByteSize>,
     pub max_message_bytes: S<ByteSize>,
     pub host_query_timeout: S<HumanDuration>,

@@ -10,16 +10,16 @@ mod text;
 use labwire_event::{Event, Origin};
 use thiserror::Error;
 
-use crate::charset::Charset;
+use crate::charset::AstmCharset;
 use crate::record::{Limits, RecordError, RecordErrorKind, messages};
 use text::Text;
 
 /// How to decode one instrument's messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecodeOptions {
-    /// The instrument's charset (default [`Charset::Auto`]: UTF-8 when valid, else
+    /// The instrument's charset (default [`AstmCharset::Auto`]: UTF-8 when valid, else
     /// windows-1252).
-    pub charset: Charset,
+    pub charset: AstmCharset,
     /// Bounds on message size and record/field counts (see [`Limits`] for the defaults).
     pub limits: Limits,
     /// Most bytes of `raw` text the events of one message may carry together (every event
@@ -31,7 +31,7 @@ pub struct DecodeOptions {
 impl Default for DecodeOptions {
     fn default() -> Self {
         Self {
-            charset: Charset::Auto,
+            charset: AstmCharset::Auto,
             limits: Limits::default(),
             max_raw_bytes: 64 * 1024 * 1024,
         }
@@ -172,7 +172,11 @@ pub fn fuzz_entry(data: &[u8]) {
     let opts = DecodeOptions::default();
     let messages = crate::capture::split_capture(data, &crate::capture::CaptureLimits::default());
     for message in messages.into_iter().flatten() {
-        for charset in [Charset::Auto, Charset::Latin1, Charset::Windows1251] {
+        for charset in [
+            AstmCharset::Auto,
+            AstmCharset::Latin1,
+            AstmCharset::Windows1251,
+        ] {
             let opts = DecodeOptions { charset, ..opts };
             let _ = message_to_events(&message.text, &origin, &opts);
         }

@@ -124,7 +124,7 @@ fn back_to_back_messages_and_skipped_records() {
 #[test]
 fn charset_problems_are_reported() {
     let opts = DecodeOptions {
-        charset: Charset::Utf8,
+        charset: AstmCharset::Utf8,
         ..DecodeOptions::default()
     };
     let mapped = map_messages(

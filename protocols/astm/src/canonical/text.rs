@@ -1,13 +1,13 @@
 //! Field values to event text (shared conventions §3): unescaped, decoded with the message's
 //! charset, trimmed; empty becomes `None` (a mapping never invents values).
 
-use crate::charset::Charset;
+use crate::charset::AstmCharset;
 use crate::record::{Delimiters, Field};
 
 /// How to turn the bytes of one message into text.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Text {
-    pub(crate) charset: Charset,
+    pub(crate) charset: AstmCharset,
     pub(crate) delims: Delimiters,
 }
 

@@ -9,7 +9,7 @@ use thiserror::Error;
 
 use super::escape::escape_into;
 use super::{Delimiters, RecordType};
-use crate::charset::{Charset, Unmappable};
+use crate::charset::{AstmCharset, Unmappable};
 
 /// Why a record could not be encoded.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -217,13 +217,13 @@ fn universal_test_ids(tests: &[&str]) -> FieldValue {
 #[derive(Debug, Clone)]
 pub struct MessageWriter {
     delims: Delimiters,
-    charset: Charset,
+    charset: AstmCharset,
     out: Vec<u8>,
 }
 
 impl MessageWriter {
-    /// A writer using these delimiters and charset ([`Charset::Auto`] writes UTF-8).
-    pub fn new(delims: Delimiters, charset: Charset) -> Self {
+    /// A writer using these delimiters and charset ([`AstmCharset::Auto`] writes UTF-8).
+    pub fn new(delims: Delimiters, charset: AstmCharset) -> Self {
         Self {
             delims,
             charset,
@@ -278,7 +278,7 @@ mod tests {
 
     #[test]
     fn host_order_download() {
-        let mut w = MessageWriter::new(Delimiters::default(), Charset::Latin1);
+        let mut w = MessageWriter::new(Delimiters::default(), AstmCharset::Latin1);
         w.record(&RecordBuilder::header(
             FieldValue::components(["LIS", "1.0"]),
             "P",
@@ -323,7 +323,7 @@ mod tests {
 
     #[test]
     fn unmappable_is_an_error() {
-        let mut w = MessageWriter::new(Delimiters::default(), Charset::Latin1);
+        let mut w = MessageWriter::new(Delimiters::default(), AstmCharset::Latin1);
         let err = w
             .record(&RecordBuilder::comment(1, "L", "Жук", "G"))
             .unwrap_err();

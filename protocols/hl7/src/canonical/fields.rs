@@ -2,12 +2,12 @@
 
 use labwire_event::{Event, Patient, Sender, Specimen, normalize_message_time};
 
-use crate::er7::{Charset, Message, Segment, Value};
+use crate::er7::{Hl7Charset, Message, Segment, Value};
 
 /// A parsed message and the character set its text is decoded with.
 pub(crate) struct Ctx<'m> {
     pub(crate) msg: Message<'m>,
-    pub(crate) charset: Charset,
+    pub(crate) charset: Hl7Charset,
 }
 
 impl<'m> Ctx<'m> {

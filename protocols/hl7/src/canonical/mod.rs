@@ -18,15 +18,15 @@ mod query;
 
 use labwire_event::{Event, EventKind, Origin, Protocol};
 
-use crate::er7::{self, Charset, Index, Limits, ParseError};
+use crate::er7::{self, Hl7Charset, Index, Limits, ParseError};
 use fields::Ctx;
 
 /// How to decode messages.
 #[derive(Debug, Clone, Default)]
 pub struct DecodeOptions {
     /// Character set forced by the instrument's configuration; `None` = MSH-18 or auto-detect
-    /// (see [`Charset::for_message`]).
-    pub charset: Option<Charset>,
+    /// (see [`Hl7Charset::for_message`]).
+    pub charset: Option<Hl7Charset>,
     /// Parser limits (message size, segments, fields).
     pub limits: Limits,
     /// Reject messages with bytes that are invalid in their character set
@@ -116,10 +116,10 @@ pub fn message_to_events(
         .and_then(|f| f.component(1))
         .map(|v| v.raw())
         .unwrap_or_default();
-    let charset = Charset::for_message(msh18, msg, opts.charset);
+    let charset = Hl7Charset::for_message(msh18, msg, opts.charset);
     if opts.reject_invalid_text && charset.decode(msg).1 {
         let offset = match charset {
-            Charset::Utf8 => std::str::from_utf8(msg)
+            Hl7Charset::Utf8 => std::str::from_utf8(msg)
                 .err()
                 .map_or(0, |e| e.valid_up_to()),
             _ => 0,

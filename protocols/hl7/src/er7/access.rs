@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use super::parse::SegEntry;
-use super::{Charset, Delimiters, unescape};
+use super::{Delimiters, Hl7Charset, unescape};
 
 /// One segment of a parsed message.
 #[derive(Debug, Clone, Copy)]
@@ -270,7 +270,7 @@ impl<'m> Value<'m> {
     }
 
     /// The unescaped value decoded to text in `charset` (invalid bytes become U+FFFD).
-    pub fn text(&self, charset: Charset) -> Cow<'m, str> {
+    pub fn text(&self, charset: Hl7Charset) -> Cow<'m, str> {
         match self.unescaped() {
             Cow::Borrowed(b) => charset.decode(b).0,
             Cow::Owned(v) => Cow::Owned(charset.decode(&v).0.into_owned()),

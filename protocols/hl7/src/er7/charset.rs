@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 /// The character set a message's text is decoded with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Charset {
+pub enum Hl7Charset {
     /// UTF-8 (`UNICODE UTF-8`, also `UNICODE` and `ISO IR192` in practice).
     Utf8,
     /// ISO 8859-1 (`8859/1`, `ISO IR100`): every byte is the code point of the same value.
@@ -18,7 +18,7 @@ pub enum Charset {
     Other(&'static encoding_rs::Encoding),
 }
 
-impl Charset {
+impl Hl7Charset {
     /// The character set named by an MSH-18 value (first repetition, component 1), or `None` when
     /// empty or unknown. `ASCII` maps to UTF-8 (a superset that also shows stray non-ASCII bytes).
     pub fn from_msh18(value: &[u8]) -> Option<Self> {
@@ -101,41 +101,44 @@ mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(Charset::from_msh18(b"UNICODE UTF-8"), Some(Charset::Utf8));
-        assert_eq!(Charset::from_msh18(b"8859/1"), Some(Charset::Latin1));
         assert_eq!(
-            Charset::from_msh18(b"8859/2"),
-            Some(Charset::Other(encoding_rs::ISO_8859_2))
+            Hl7Charset::from_msh18(b"UNICODE UTF-8"),
+            Some(Hl7Charset::Utf8)
         );
-        assert_eq!(Charset::from_msh18(b""), None);
-        assert_eq!(Charset::from_msh18(b"NONSENSE"), None);
+        assert_eq!(Hl7Charset::from_msh18(b"8859/1"), Some(Hl7Charset::Latin1));
+        assert_eq!(
+            Hl7Charset::from_msh18(b"8859/2"),
+            Some(Hl7Charset::Other(encoding_rs::ISO_8859_2))
+        );
+        assert_eq!(Hl7Charset::from_msh18(b""), None);
+        assert_eq!(Hl7Charset::from_msh18(b"NONSENSE"), None);
     }
 
     #[test]
     fn decoding() {
-        assert_eq!(Charset::Latin1.decode(b"M\xfcller").0, "Müller");
-        let (s, bad) = Charset::Utf8.decode(b"M\xfcller");
+        assert_eq!(Hl7Charset::Latin1.decode(b"M\xfcller").0, "Müller");
+        let (s, bad) = Hl7Charset::Utf8.decode(b"M\xfcller");
         assert_eq!((s.as_ref(), bad), ("M\u{fffd}ller", true));
-        assert_eq!(Charset::Windows1252.decode(b"\x8a").0, "Š");
+        assert_eq!(Hl7Charset::Windows1252.decode(b"\x8a").0, "Š");
     }
 
     #[test]
     fn message_charset() {
         assert_eq!(
-            Charset::for_message(b"8859/1", "·".as_bytes(), None),
-            Charset::Utf8
+            Hl7Charset::for_message(b"8859/1", "·".as_bytes(), None),
+            Hl7Charset::Utf8
         );
         assert_eq!(
-            Charset::for_message(b"8859/1", b"\xb7", None),
-            Charset::Latin1
+            Hl7Charset::for_message(b"8859/1", b"\xb7", None),
+            Hl7Charset::Latin1
         );
         assert_eq!(
-            Charset::for_message(b"", b"\xb7", None),
-            Charset::Windows1252
+            Hl7Charset::for_message(b"", b"\xb7", None),
+            Hl7Charset::Windows1252
         );
         assert_eq!(
-            Charset::for_message(b"", b"abc", Some(Charset::Latin1)),
-            Charset::Latin1
+            Hl7Charset::for_message(b"", b"abc", Some(Hl7Charset::Latin1)),
+            Hl7Charset::Latin1
         );
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! [`parse`] indexes a message in one pass without copying it; [`Message`], [`Segment`] and
 //! [`Value`] read fields, repetitions, components and subcomponents from that index; [`Path`]
-//! reads `PID-5[2].1`-style paths; [`unescape`] decodes escape sequences; [`Charset`] turns bytes
+//! reads `PID-5[2].1`-style paths; [`unescape`] decodes escape sequences; [`Hl7Charset`] turns bytes
 //! into text; [`split_batch`] cuts batches and captures into messages; [`MessageBuilder`] writes
 //! messages with correct escaping.
 
@@ -18,7 +18,7 @@ mod path;
 
 pub use access::{Level, Segment, Value};
 pub use batch::{BatchPart, split_batch};
-pub use charset::Charset;
+pub use charset::Hl7Charset;
 pub use delimiters::Delimiters;
 pub use encode::{EncodeError, MessageBuilder, SegmentBuilder};
 pub use error::ParseError;
