@@ -23,6 +23,7 @@ pub use stats::{RouterStats, StatsSnapshot};
 pub use status::StatusPublisher;
 
 pub mod config;
+pub mod fuzz;
 pub mod health;
 pub mod logging;
 pub mod metrics;

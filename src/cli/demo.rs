@@ -21,6 +21,7 @@ use labwire_connectors::hl7::{Hl7Config, Hl7Connector};
 use labwire_connectors::transport::{OnSecondConnection, TcpServer, TcpServerConfig, Transport};
 use labwire_connectors::{Connector, ConnectorContext, RouterIngest};
 use labwire_event::{InstrumentId, SiteId};
+use labwire_router::config::parse_duration;
 use labwire_router::{BusOptions, Router, RouterOptions, SpoolOptions};
 use labwire_sim::fault::{DEFAULT_PROBABILITY, FaultPlan};
 use labwire_sim::ledger::Ledger;
@@ -52,7 +53,7 @@ const SITE: &str = "demo";
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// How long the instruments send (`20s`, `2m`, `500ms`).
-    #[arg(long, default_value = "20s", value_parser = super::sim::parse_duration)]
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
     pub duration: Duration,
     /// Number of simulated instruments (cycling through c111, xn, ba400, gx, cl, xl).
     #[arg(long, default_value_t = 5, value_name = "N")]
@@ -73,7 +74,7 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// After sending stops, how long to wait for the last messages to reach the bus.
-    #[arg(long, default_value = "60s", value_parser = super::sim::parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
 }
 
@@ -100,10 +101,14 @@ pub fn run(args: Args) -> ExitCode {
     // The child lives until this function returns, whatever happens in between.
     let (_server, url) = match &args.nats_url {
         Some(url) => (None, url.clone()),
-        None => match nats::NatsChild::start(dir.path()) {
+        None => match nats::start(dir.path()) {
             Ok(child) => {
                 let url = child.url();
                 (Some(child), url)
+            }
+            Err(e @ labwire_local_nats::NatsError::NotFound(_)) => {
+                eprintln!("labwire demo: {e}, {}", nats::DEMO_HINT);
+                return ExitCode::FAILURE;
             }
             Err(e) => {
                 eprintln!("labwire demo: {e}");

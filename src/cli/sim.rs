@@ -9,6 +9,7 @@
 //! bad input (unknown profile, bad fault list). See `docs/simulators.md`.
 
 use labwire_event::{InstrumentId, SiteId};
+use labwire_router::config::parse_duration;
 use labwire_sim::fault::{DEFAULT_PROBABILITY, FaultPlan};
 use labwire_sim::ledger::Ledger;
 use labwire_sim::profile::{BUILTIN, Profile, WireProtocol};
@@ -75,7 +76,7 @@ pub struct Args {
     /// Messages per instrument (default 10 unless --duration is given).
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
-    /// Run for this long (`30s`, `2m`, `500ms`, or seconds).
+    /// Run for this long (`30s`, `2m`, `1m30s`, `500ms`: the site config's duration grammar).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
     /// Faults: `none`, `all`, a comma list (`bad-checksum,garbage,…`) or a TOML plan file.
@@ -105,27 +106,6 @@ pub struct Args {
     /// How long to wait for events to reach the bus after the last message.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub verify_timeout: Duration,
-}
-
-/// `30s`, `2m`, `500ms`, `1h` or plain seconds.
-pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60.0)
-    } else if let Some(n) = s.strip_suffix('h') {
-        (n, 3600.0)
-    } else {
-        (s, 1.0)
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (try 30s, 2m, 500ms)"))?;
-    Duration::try_from_secs_f64(v * scale).map_err(|e| format!("{s:?}: {e}"))
 }
 
 fn usage(msg: impl std::fmt::Display) -> ExitCode {

@@ -7,5 +7,6 @@
 )]
 
 mod demo;
+mod durations;
 mod parse;
 mod render;

@@ -35,6 +35,9 @@ pub enum HarnessError {
         /// The signal name.
         signal: &'static str,
     },
+    /// `nats-server` could not be found, started or restarted.
+    #[error(transparent)]
+    Nats(#[from] labwire_local_nats::NatsError),
     /// The process did not accept connections in time, after every retry.
     #[error(
         "{name} did not come up on 127.0.0.1 after {attempts} attempt(s); last log lines:\n{log}"

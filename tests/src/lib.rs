@@ -2,14 +2,15 @@
 //!
 //! Integration tests in this workspace run against the real brokers, never mocks:
 //!
-//! - [`NatsServer::start`] spawns `nats-server` with JetStream on `127.0.0.1:<free port>`, its
-//!   store in a temp dir, and waits until it accepts connections. [`NatsServer::kill`],
+//! - [`NatsServer::start`] spawns `nats-server` with JetStream on `127.0.0.1`, on a port the
+//!   server picks and reports itself (labwire's one supervisor, `labwire-local-nats`: no
+//!   bind-then-release race), its store in a temp dir, and waits until it accepts connections. [`NatsServer::kill`],
 //!   [`NatsServer::stop`] and [`NatsServer::restart`] drive fault tests; the store dir and port
 //!   survive a restart, so JetStream state does too.
 //! - [`Mosquitto::start`] does the same for an MQTT broker with a generated config file.
 //!
 //! Both kill their child process on `Drop`, so a failing test leaves nothing running. The
-//! binaries are looked up in an environment variable first (`NATS_SERVER_BIN`,
+//! binaries are looked up in an environment variable first (`LABWIRE_NATS_SERVER`,
 //! `MOSQUITTO_BIN`), then on `PATH`, then in `/usr/sbin` and `/usr/local/bin`; when missing, start
 //! fails with a message saying how to install them (tests never skip silently).
 

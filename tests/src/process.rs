@@ -2,7 +2,8 @@
 
 use crate::HarnessError;
 use crate::ports::{accepts, free_loopback_port, wait_until};
-use std::path::{Path, PathBuf};
+pub(crate) use labwire_local_nats::{send_signal, tail_of};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -120,22 +121,6 @@ impl BrokerProcess {
         let _ = child.wait();
     }
 
-    /// Sends `signal` (a name such as `STOP`) to the child; false when not running or refused.
-    pub(crate) fn signal(&mut self, signal: &str) -> bool {
-        self.child
-            .as_ref()
-            .is_some_and(|child| send_signal(child.id(), signal))
-    }
-
-    /// Waits (up to a second) until every thread of the child is stopped (`T` in
-    /// `/proc/<pid>/task/*/stat`): a signal is only queued when `kill` returns.
-    pub(crate) fn wait_stopped(&self) -> bool {
-        let Some(pid) = self.child.as_ref().map(Child::id) else {
-            return false;
-        };
-        wait_until(Duration::from_secs(1), || all_threads_stopped(pid))
-    }
-
     /// Whether the child is running.
     pub(crate) fn is_running(&mut self) -> bool {
         self.child
@@ -159,7 +144,7 @@ impl Drop for BrokerProcess {
 }
 
 /// Whether every thread of `pid` is in state `T` (stopped), per `/proc`.
-fn all_threads_stopped(pid: u32) -> bool {
+pub(crate) fn all_threads_stopped(pid: u32) -> bool {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return false;
     };
@@ -178,27 +163,4 @@ fn all_threads_stopped(pid: u32) -> bool {
         any = true;
     }
     any
-}
-
-/// `kill -<signal> <pid>`; true on success.
-fn send_signal(pid: u32, signal: &str) -> bool {
-    Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(pid.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// The last `lines` lines of a log file, or a note when it cannot be read.
-pub(crate) fn tail_of(path: &Path, lines: usize) -> String {
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
-            let all: Vec<&str> = text.lines().collect();
-            let start = all.len().saturating_sub(lines);
-            all.get(start..).unwrap_or_default().join("\n")
-        }
-        Err(e) => format!("(no log at {}: {e})", path.display()),
-    }
 }
