@@ -33,7 +33,7 @@ use labwire_hl7::ack::{
     SpecimenOrder, acks_due, build_ack, build_oml_o33, build_rsp_k11,
 };
 use labwire_hl7::canonical::{DecodeOptions, message_to_events};
-use labwire_hl7::er7::{self, BatchPart, Index, Limits, split_batch};
+use labwire_hl7::er7::{self, BatchPart, Index, split_batch};
 use labwire_hl7::mllp::{self, Framer, FramerConfig, FramerEvent, TruncationCause};
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -388,7 +388,8 @@ impl Hl7Link {
         errors: &[AckError],
     ) -> Vec<Vec<u8>> {
         let mut index = Index::new();
-        let Ok(msg) = er7::parse(payload, &mut index, &Limits::default()) else {
+        let limits = self.config.decode.limits;
+        let Ok(msg) = er7::parse(payload, &mut index, &limits) else {
             self.status("cannot-acknowledge", "message has no parsable MSH".into());
             return Vec::new();
         };
@@ -551,7 +552,8 @@ impl Hl7Link {
             return;
         }
         let mut index = Index::new();
-        if let Ok(msg) = er7::parse(&payload, &mut index, &Limits::default()) {
+        let limits = self.config.decode.limits;
+        if let Ok(msg) = er7::parse(&payload, &mut index, &limits) {
             // Responses to labwire's own messages: settle the download they name, never
             // acknowledge them (an ACK of an ACK loops).
             if matches!(message_code(&msg).as_str(), "ACK" | "ORL") {
@@ -583,6 +585,7 @@ impl Hl7Link {
             members: Vec::new(),
         };
         let mut messages = Vec::new();
+        let limits = self.config.decode.limits;
         if split.problem.is_some() {
             // Handed over whole: the decoder records why it cannot be split, and the refusal
             // is answered as one AR naming the inbound batch (MSA-2 = BHS-11).
@@ -593,7 +596,7 @@ impl Hl7Link {
         } else {
             for (_, bytes) in &split.messages {
                 let mut index = Index::new();
-                if let Ok(msg) = er7::parse(bytes, &mut index, &Limits::default())
+                if let Ok(msg) = er7::parse(bytes, &mut index, &limits)
                     && matches!(message_code(&msg).as_str(), "ACK" | "ORL")
                 {
                     self.on_acknowledgement(&msg);
@@ -809,7 +812,7 @@ impl Link for Hl7Link {
         }
         let payload = held.payload.clone();
         let mut index = Index::new();
-        let Ok(msg) = er7::parse(&payload, &mut index, &Limits::default()) else {
+        let Ok(msg) = er7::parse(&payload, &mut index, &self.config.decode.limits) else {
             return;
         };
         if message_code(&msg) != "QBP" {

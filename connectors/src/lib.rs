@@ -6,6 +6,10 @@
 //! - [`Connector`] + [`run`]: one driver loop for every protocol, with read/write/idle deadlines,
 //!   acknowledgement gated on durability ([`Ingest`]), status events and [`LinkHealth`].
 //! - [`serial_line`]: line-oriented serial devices (balances, pH meters).
+//!
+//! The `router` feature (default) adds [`RouterIngest`] and the command pump, which run
+//! connectors against labwire's router (NATS JetStream and the SQLite spool). Without it the crate
+//! builds without async-nats and sqlx: `labwire-connectors = { default-features = false }`.
 #![forbid(unsafe_code)]
 
 pub mod astm;
@@ -16,7 +20,9 @@ mod health;
 pub mod hl7;
 mod ingest;
 mod link;
+mod link_metrics;
 mod memory;
+#[cfg(feature = "router")]
 mod router;
 pub mod serial_line;
 pub mod site;
@@ -28,6 +34,8 @@ pub use driver::{DriverConfig, Ended};
 pub use health::{HealthSnapshot, LinkHealth};
 pub use ingest::{CommandDelivery, CommandOutcome, Ingest, IngestFailure};
 pub use link::{Link, LinkCounters, LinkEvent, SendError, SendId, Token};
+pub use link_metrics::register_link_metrics;
 pub use memory::MemoryIngest;
-pub use router::{RouterIngest, register_link_metrics, spawn_command_pump};
+#[cfg(feature = "router")]
+pub use router::{RouterIngest, spawn_command_pump};
 pub use status::StatusReporter;

@@ -207,19 +207,41 @@ fn consumer_error(msg: &jetstream::Message, e: async_nats::Error) -> BusError {
 /// Parses a command, checking its schema tag.
 fn parse_command(payload: &[u8]) -> Result<Command, InputError> {
     let command: Command = serde_json::from_slice(payload).map_err(|e| InputError {
-        reason: format!("command is not valid {COMMAND_SCHEMA} JSON: {e}"),
+        reason: format!(
+            "command is not valid {COMMAND_SCHEMA} JSON: {}",
+            json_error_reason(&e)
+        ),
         offset: Some(json_error_offset(payload, &e)),
     })?;
     if command.schema != COMMAND_SCHEMA {
         return Err(InputError {
-            reason: format!(
-                "command schema is {:?}, expected {COMMAND_SCHEMA:?}",
-                command.schema
-            ),
+            reason: format!("command schema is not {COMMAND_SCHEMA:?}"),
             offset: None,
         });
     }
     Ok(command)
+}
+
+/// The reason of a serde_json error without anything from the input: the kind of problem and
+/// its line and column. serde_json's own message quotes string values and unknown keys
+/// (`invalid type: string "…"`), which may be patient data and would end up in logs; only a
+/// missing field is named, since that name comes from labwire's schema, not from the input.
+pub(crate) fn json_error_reason(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let what = match e.classify() {
+        Category::Syntax => "malformed JSON".to_owned(),
+        Category::Eof => "JSON ends early".to_owned(),
+        Category::Io => "unreadable JSON".to_owned(),
+        Category::Data => e
+            .to_string()
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split_once('`'))
+            .map_or_else(
+                || "a value of the wrong type or an unexpected key".to_owned(),
+                |(field, _)| format!("missing field `{field}`"),
+            ),
+    };
+    format!("{what} at line {} column {}", e.line(), e.column())
 }
 
 /// The byte offset of a serde_json error (its line and column, 1-based, turned into an offset).
@@ -245,6 +267,25 @@ mod tests {
         assert_eq!(payload[offset], b'}', "offset {offset}");
     }
 
+    /// Values of an invalid command (an app's message) never reach the reason, which is logged.
+    #[test]
+    fn an_invalid_command_reason_names_the_position_not_the_value() {
+        let marker = "CanaryCommandValue7";
+        let payloads = [
+            format!(r#"{{"schema":"labwire.command/v1","id":"c1","orders":"{marker}"}}"#),
+            format!(r#"{{"schema":"{marker}","id":"c1","orders":[]}}"#),
+            format!(r#"{{"schema":"labwire.command/v1","id":["{marker}"],"orders":[]}}"#),
+        ];
+        for payload in &payloads {
+            let err = parse_command(payload.as_bytes()).unwrap_err();
+            assert!(
+                !err.reason.to_lowercase().contains(&marker.to_lowercase()),
+                "{}",
+                err.reason
+            );
+        }
+    }
+
     #[test]
     fn a_foreign_schema_is_refused() {
         let payload = br#"{"schema":"other/v9","id":"c1","orders":[]}"#;
@@ -252,7 +293,7 @@ mod tests {
             parse_command(payload)
                 .unwrap_err()
                 .reason
-                .contains("other/v9")
+                .contains("is not \"labwire.command/v1\"")
         );
         let ok = br#"{"schema":"labwire.command/v1","id":"c1","orders":[]}"#;
         assert_eq!(parse_command(ok).unwrap().id, "c1");

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 /// Default time an app has to answer a host query; well inside the instrument's own timer
 /// (ASTM E1381 gives the receiver 15 s per frame; instruments often wait 10–30 s for orders).
-pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The site config's `host_query_timeout` default.
+pub const DEFAULT_QUERY_TIMEOUT: Duration = crate::config::DEFAULT_HOST_QUERY_TIMEOUT;
 
 /// Why the instrument is told "no orders".
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,15 +65,53 @@ impl Bus {
             }
             Ok(Ok(msg)) => msg,
         };
-        match serde_json::from_slice::<QueryReply>(&reply.payload) {
-            Ok(r) if r.orders.is_empty() => QueryOutcome::NoOrders(NoOrdersReason::AppHasNone),
-            Ok(r) => QueryOutcome::Orders(r),
-            Err(e) => {
-                let offset = crate::commands::json_error_offset(&reply.payload, &e);
-                QueryOutcome::NoOrders(NoOrdersReason::BadReply(format!(
-                    "{e} (byte offset {offset})"
-                )))
-            }
+        outcome_of_reply(&reply.payload)
+    }
+}
+
+/// What an app's reply means for the instrument. A reply that does not parse gives a reason that
+/// names the position and the kind of problem, never a value from the reply (it may carry
+/// patient data, and the reason is logged).
+fn outcome_of_reply(payload: &[u8]) -> QueryOutcome {
+    match serde_json::from_slice::<QueryReply>(payload) {
+        Ok(r) if r.orders.is_empty() => QueryOutcome::NoOrders(NoOrdersReason::AppHasNone),
+        Ok(r) => QueryOutcome::Orders(r),
+        Err(e) => {
+            let offset = crate::commands::json_error_offset(payload, &e);
+            QueryOutcome::NoOrders(NoOrdersReason::BadReply(format!(
+                "{} (byte offset {offset})",
+                crate::commands::json_error_reason(&e)
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reply with a marker where the schema wants another type: serde_json's own message
+    /// would quote the marker.
+    #[test]
+    fn a_bad_reply_reason_names_the_position_not_the_value() {
+        let marker = "CanaryReplyValue42";
+        let replies = [
+            format!(r#"{{"orders":"{marker}"}}"#),
+            format!(r#"{{"orders":[{{"specimen_id":["{marker}"]}}]}}"#),
+            format!(r#"{{"orders":[], "{marker}": 1, "x": tru}}"#),
+        ];
+        for reply in &replies {
+            let QueryOutcome::NoOrders(NoOrdersReason::BadReply(reason)) =
+                outcome_of_reply(reply.as_bytes())
+            else {
+                panic!("not a bad reply: {reply}");
+            };
+            assert!(
+                !reason.to_lowercase().contains(&marker.to_lowercase()),
+                "{reason}"
+            );
+            assert!(reason.contains("line 1 column"), "{reason}");
+            assert!(reason.contains("byte offset"), "{reason}");
         }
     }
 }

@@ -3,6 +3,7 @@
 //! On success prints `FILE: ok (N instruments)` and a short summary on stdout, exit 0. On
 //! failure prints every error as `FILE:LINE:COL: message` on stderr, exit 2.
 
+use labwire_event::limits::NATS_DEFAULT_MAX_PAYLOAD;
 use labwire_router::config::{LoadError, SiteConfig, Transport, format_byte_size, format_duration};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,6 +26,16 @@ pub fn run(args: Args) -> ExitCode {
                 "{}",
                 summary(&args.file.display().to_string(), &config, args.quiet)
             );
+            if let Some(warning) = config.nats.plaintext_secret_warning() {
+                eprintln!("{}: warning: {warning}", args.file.display());
+            }
+            for w in config.bus_warnings(NATS_DEFAULT_MAX_PAYLOAD) {
+                eprintln!(
+                    "{}: warning: {w} (checked against the NATS default max_payload; the \
+                     server's own value is known only when `labwire run` connects)",
+                    args.file.display()
+                );
+            }
             ExitCode::SUCCESS
         }
         Err(LoadError::Invalid(errors)) => {
@@ -75,7 +86,7 @@ fn summary(name: &str, c: &SiteConfig, quiet: bool) -> String {
     out.push_str(&format!("  site      {}\n", c.site));
     out.push_str(&format!(
         "  nats      {} ({}{})\n",
-        c.nats.url,
+        c.nats.redacted_url(),
         c.nats.auth.describe(),
         if c.nats.tls.is_some() { ", TLS" } else { "" }
     ));

@@ -10,3 +10,4 @@ mod demo;
 mod durations;
 mod parse;
 mod render;
+mod run;

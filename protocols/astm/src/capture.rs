@@ -36,8 +36,8 @@ use crate::link::{
     Control, Decoded, Frame, FrameDecoder, FrameEnd, FrameErrorKind, FrameLimits, FrameNumber,
 };
 
-/// Default limit on one message's text: 1 MiB.
-pub const DEFAULT_MAX_MESSAGE: usize = 1024 * 1024;
+/// Default limit on one message's text ([`labwire_event::limits::DEFAULT_MESSAGE_BYTES`]).
+pub const DEFAULT_MAX_MESSAGE: usize = labwire_event::limits::DEFAULT_MESSAGE_BYTES;
 
 /// Limits applied while splitting a capture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +45,7 @@ pub struct CaptureLimits {
     /// Maximum text bytes in one frame. Default 64 KiB
     /// ([`crate::link::frame::DEFAULT_MAX_FRAME_TEXT`]).
     pub max_frame_text: usize,
-    /// Maximum text bytes in one message. Default [`DEFAULT_MAX_MESSAGE`] (1 MiB).
+    /// Maximum text bytes in one message. Default [`DEFAULT_MAX_MESSAGE`] (4 MiB).
     pub max_message: usize,
 }
 

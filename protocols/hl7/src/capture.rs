@@ -22,7 +22,8 @@ use crate::mllp::{Framer, FramerConfig, FramerEvent, START};
 /// Bounds on a capture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CaptureLimits {
-    /// Largest message (and MLLP frame) accepted. Default 1 MiB.
+    /// Largest message (and MLLP frame) accepted. Default
+    /// [`labwire_event::limits::DEFAULT_MESSAGE_BYTES`] (4 MiB).
     pub max_message_bytes: usize,
     /// Most messages and errors returned; the rest of the capture is reported as one error.
     /// Default 100 000.
@@ -32,7 +33,7 @@ pub struct CaptureLimits {
 impl Default for CaptureLimits {
     fn default() -> Self {
         Self {
-            max_message_bytes: 1 << 20,
+            max_message_bytes: labwire_event::limits::DEFAULT_MESSAGE_BYTES,
             max_items: 100_000,
         }
     }

@@ -168,3 +168,50 @@ fn invalid_text_is_replaced_or_rejected() {
     assert!(matches!(err, MapError::InvalidText { .. }));
     assert_eq!(msg[err.offset()], 0xff);
 }
+
+// Issue 9 item 10: legacy result messages (HL7 v2.1–v2.3 trigger events such as ORU^R03, an
+// MSH-9 without a trigger, vendor OUL triggers) with OBR/OBX groups map to results.
+
+/// A v2.2-style result message with this MSH-9.
+fn legacy(msh9: &str) -> Vec<u8> {
+    format!(
+        "MSH|^~\\&|LEGACY|LAB|||19990101120000||{msh9}|77|P|2.2\r\
+         PID|1||P7\r\
+         OBR|1||SPEC-9|GLU^Glucose\r\
+         OBX|1|NM|GLU^Glucose||5.4|mmol/L|3.9-6.1|N|||F\r"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn legacy_and_vendor_result_triggers_map_to_results() {
+    for msh9 in [
+        "ORU^R03", "ORU^R04", "ORU", "ORU^", "oru^r03", "OUL^R20", "ORU^W01",
+    ] {
+        let events = message_to_events(&legacy(msh9), &origin(), &DecodeOptions::default())
+            .unwrap_or_else(|e| panic!("{msh9}: {e}"));
+        assert_eq!(events.len(), 1, "{msh9}");
+        let ev = &events[0];
+        assert_eq!(ev.kind, EventKind::Result, "{msh9}");
+        assert_eq!(
+            ev.specimen.as_ref().and_then(|s| s.id.as_deref()),
+            Some("SPEC-9"),
+            "{msh9}"
+        );
+        assert_eq!(ev.observations.len(), 1, "{msh9}");
+        assert_eq!(ev.observations[0].code.as_deref(), Some("GLU"), "{msh9}");
+        assert_eq!(ev.observations[0].value.as_deref(), Some("5.4"), "{msh9}");
+    }
+}
+
+#[test]
+fn a_legacy_result_message_without_obr_or_obx_is_still_unsupported() {
+    // ORU^R03 as a display-oriented report (DSP segments only): nothing to map, and the
+    // sender hears why rather than an AA for an empty result.
+    let msg = b"MSH|^~\\&|LEGACY|LAB|||19990101||ORU^R03|78|P|2.2\rDSP|1||GLUCOSE 5.4\r";
+    let err = message_to_events(msg, &origin(), &DecodeOptions::default()).unwrap_err();
+    assert!(
+        matches!(&err, MapError::UnsupportedMessageType { message_type, .. } if message_type == "ORU^R03"),
+        "{err:?}"
+    );
+}

@@ -9,9 +9,9 @@ use std::time::Duration;
 /// Default cap on one link-layer frame. LIS1-A frames carry at most 240 characters of text
 /// (247 bytes with framing), but real analysers send single frames of 26 KB, and some allow
 /// up to 64,000 characters.
-pub const DEFAULT_MAX_FRAME_BYTES: u64 = 64 << 10;
+pub const DEFAULT_MAX_FRAME_BYTES: u64 = labwire_event::limits::DEFAULT_FRAME_BYTES as u64;
 /// Default cap on one assembled message (all frames of an ASTM message, one HL7 message).
-pub const DEFAULT_MAX_MESSAGE_BYTES: u64 = 4 << 20;
+pub const DEFAULT_MAX_MESSAGE_BYTES: u64 = labwire_event::limits::DEFAULT_MESSAGE_BYTES as u64;
 /// Default time an application has to answer a host query before the instrument is told
 /// "no orders".
 pub const DEFAULT_HOST_QUERY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -29,6 +29,14 @@ pub const DEFAULT_ASTM_MAX_RETRIES: u8 = 6;
 pub const DEFAULT_HL7_ACK_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default serial baud rate.
 pub const DEFAULT_BAUD: u32 = 9600;
+/// Connections an HL7 listener serves at once (`max_connections`): MLLP senders that open a
+/// connection per message overlap the close of one with the open of the next.
+pub const DEFAULT_HL7_MAX_CONNECTIONS: u32 = 16;
+/// Connections one peer address may hold on an HL7 listener (`max_connections_per_peer`).
+pub const DEFAULT_HL7_MAX_CONNECTIONS_PER_PEER: u32 = 4;
+/// A listener's live connection from which nothing has been received for this long gives its
+/// slot to a new connection, even under `on_second_connection = "refuse"` (`takeover_after`).
+pub const DEFAULT_TAKEOVER_AFTER: Duration = Duration::from_secs(30);
 
 /// The protocol an instrument speaks (`protocol = "…"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
@@ -208,8 +216,17 @@ pub struct ListenTransport {
     pub addr: SocketAddr,
     /// Peers allowed to connect; empty means any peer.
     pub allow_peers: Vec<PeerRule>,
-    /// What to do with a second simultaneous connection.
+    /// What to do with a connection beyond the limits while the others are busy.
     pub on_second_connection: SecondConnection,
+    /// Connections served at once: always 1 for ASTM (one session at a time), default
+    /// [`DEFAULT_HL7_MAX_CONNECTIONS`] for HL7.
+    pub max_connections: u32,
+    /// Connections one peer address may hold at once (default
+    /// [`DEFAULT_HL7_MAX_CONNECTIONS_PER_PEER`] for HL7, 1 for ASTM).
+    pub max_connections_per_peer: u32,
+    /// A connection quiet (nothing received) this long, or already closed by its peer, gives its
+    /// slot to a new one (default [`DEFAULT_TAKEOVER_AFTER`]).
+    pub takeover_after: Duration,
 }
 
 impl ListenTransport {

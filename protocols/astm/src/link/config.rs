@@ -25,7 +25,8 @@ pub struct LinkConfig {
     pub role: Role,
     /// Receive limits for one frame (default 64 KiB of text).
     pub frame_limits: FrameLimits,
-    /// Maximum text bytes of one received message (default 1 MiB).
+    /// Maximum text bytes of one received message (default
+    /// [`labwire_event::limits::DEFAULT_MESSAGE_BYTES`], 4 MiB).
     pub max_message: usize,
     /// How outgoing messages are cut into frames (default 240 bytes, §8.3.1.2).
     pub encode: EncodeOptions,
@@ -70,7 +71,7 @@ impl LinkConfig {
         Self {
             role,
             frame_limits: FrameLimits::default(),
-            max_message: 1024 * 1024,
+            max_message: labwire_event::limits::DEFAULT_MESSAGE_BYTES,
             encode: EncodeOptions::default(),
             sender_timeout: Duration::from_secs(15),
             receiver_timeout: Duration::from_secs(30),

@@ -18,7 +18,7 @@ pub const STANDARD_MAX_TEXT: usize = 240;
 ///
 /// Generous on purpose: the largest real frame in the corpus is 26,647 bytes
 /// (Horiba Yumizen H500) and OsmoTECH XT documents 64,000 characters.
-pub const DEFAULT_MAX_FRAME_TEXT: usize = 64 * 1024;
+pub const DEFAULT_MAX_FRAME_TEXT: usize = labwire_event::limits::DEFAULT_FRAME_BYTES;
 
 /// Bytes a frame adds around its text: STX, FN, ETX/ETB, C1, C2, CR, LF.
 pub const FRAME_OVERHEAD: usize = 7;

@@ -12,7 +12,7 @@ use super::{Delimiters, Record, RecordType};
 /// or a mapping grow without limit. Checked while splitting, before any record is handed out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Longest message in bytes (default 4 MiB; the largest real message seen is ~32 KB).
+    /// Longest message in bytes (default [`labwire_event::limits::DEFAULT_MESSAGE_BYTES`], 4 MiB; the largest real message seen is ~32 KB).
     pub max_message_bytes: usize,
     /// Most records in one message (default 10 000).
     pub max_records: usize,
@@ -25,7 +25,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_message_bytes: 4 * 1024 * 1024,
+            max_message_bytes: labwire_event::limits::DEFAULT_MESSAGE_BYTES,
             max_records: 10_000,
             max_fields: 1_000,
             max_messages: 10_000,
@@ -43,6 +43,8 @@ pub struct Message<'a> {
     /// No escape character after the H record's delimiter definition: every record splits on
     /// its delimiters alone.
     plain: bool,
+    /// The H record's delimiter definition (H-2) was empty: standard delimiters assumed.
+    defaulted: bool,
 }
 
 impl<'a> Message<'a> {
@@ -75,6 +77,12 @@ impl<'a> Message<'a> {
     /// The delimiters declared by the H record.
     pub fn delimiters(&self) -> Delimiters {
         self.delims
+    }
+
+    /// True when the H record's delimiter definition (H-2) was empty and the standard
+    /// delimiters were assumed ([`Delimiters::from_header_lenient`]).
+    pub fn delimiters_defaulted(&self) -> bool {
+        self.defaulted
     }
 
     /// Number of records (blank lines not counted).
@@ -172,12 +180,16 @@ impl<'a> Messages<'a> {
             if self.after_terminator {
                 return fail(RecordErrorKind::RecordAfterTerminator);
             }
-            let shown = header.get(..16).unwrap_or(header);
-            return fail(RecordErrorKind::MissingHeader {
-                found: String::from_utf8_lossy(shown).into_owned(),
-            });
+            let record_type = match header {
+                [t] if t.is_ascii_alphabetic() => Some(char::from(*t)),
+                [t, d, ..] if t.is_ascii_alphabetic() && !d.is_ascii_alphanumeric() => {
+                    Some(char::from(t.to_ascii_uppercase()))
+                }
+                _ => None,
+            };
+            return fail(RecordErrorKind::MissingHeader { record_type });
         }
-        let delims = match Delimiters::from_header(header) {
+        let (delims, defaulted) = match Delimiters::from_header_lenient(header) {
             Ok(d) => d,
             Err(why) => return fail(RecordErrorKind::BadDelimiters(why)),
         };
@@ -238,6 +250,7 @@ impl<'a> Messages<'a> {
             delims,
             records,
             plain,
+            defaulted,
         }))
     }
 

@@ -3,6 +3,7 @@
 //! | message | events |
 //! |---|---|
 //! | ORU^R01, ORU^R30–R32, OUL^R21–R24 | `result` (or `qc`) per OBR group |
+//! | any other ORU/OUL (v2.1–v2.3 ORU^R03/R04, no trigger, vendor triggers) with OBR or OBX | `result` (or `qc`) per OBR group |
 //! | OML^O33/O21, ORL^O34/O22, ORM^O01, RSP^K11 | `order` per OBR group |
 //! | QBP^Q11 (IHE LAW LAB-27), Mindray QRY^Q02 | one `query` |
 //! | Mindray DSR^Q03 | one `order` (download answer) |
@@ -80,6 +81,8 @@ enum Mapping {
     Query,
     MindrayQuery,
     MindrayDownload,
+    /// Any other ORU/OUL trigger: results when the message has OBR/OBX groups.
+    LegacyResults,
 }
 
 fn mapping(event: &str, trigger: &str) -> Option<Mapping> {
@@ -94,6 +97,8 @@ fn mapping(event: &str, trigger: &str) -> Option<Mapping> {
         ("QBP", "Q11") => Mapping::Query,
         ("QRY", "Q02") => Mapping::MindrayQuery,
         ("DSR", "Q03") => Mapping::MindrayDownload,
+        // v2.1–v2.3 senders: ORU^R03/R04, MSH-9 without a trigger, vendor triggers.
+        ("ORU" | "OUL", _) => Mapping::LegacyResults,
         _ => return None,
     })
 }
@@ -139,10 +144,12 @@ pub fn message_to_events(
     let trigger = msh9
         .and_then(|f| ctx.text(f.component(2)))
         .unwrap_or_default();
+    let has_groups = || ctx.msg.find(b"OBR").is_some() || ctx.msg.find(b"OBX").is_some();
     let Some(kind) = mapping(
         &event_code.to_ascii_uppercase(),
         &trigger.to_ascii_uppercase(),
-    ) else {
+    )
+    .filter(|k| *k != Mapping::LegacyResults || has_groups()) else {
         return Err(MapError::UnsupportedMessageType {
             offset: msh9.map_or(0, |f| f.offset()),
             message_type: msh9
@@ -156,7 +163,7 @@ pub fn message_to_events(
         ev
     };
     Ok(match kind {
-        Mapping::Results => groups::results(&ctx, new_event),
+        Mapping::Results | Mapping::LegacyResults => groups::results(&ctx, new_event),
         Mapping::Orders => groups::orders(&ctx, new_event),
         Mapping::Query => vec![query::qbp(&ctx, new_event(EventKind::Query, 0))],
         Mapping::MindrayQuery => vec![query::mindray_qry(&ctx, new_event(EventKind::Query, 0))],

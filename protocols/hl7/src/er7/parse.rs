@@ -12,7 +12,8 @@ use super::{Delimiters, ParseError, Segment};
 /// Bounds on one message; defaults documented on each field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Longest message accepted, in bytes. Default 1 MiB (also the MLLP framer default).
+    /// Longest message accepted, in bytes. Default
+    /// [`labwire_event::limits::DEFAULT_MESSAGE_BYTES`] (4 MiB; also the MLLP framer default).
     pub max_message_bytes: usize,
     /// Most segments per message. Default 10 000.
     pub max_segments: usize,
@@ -23,7 +24,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_message_bytes: 1 << 20,
+            max_message_bytes: labwire_event::limits::DEFAULT_MESSAGE_BYTES,
             max_segments: 10_000,
             max_fields_per_segment: 1_000,
         }

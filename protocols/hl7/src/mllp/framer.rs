@@ -15,7 +15,8 @@ use super::{COMMIT_ACK, COMMIT_NAK, CR, END, START};
 /// Framer limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FramerConfig {
-    /// Largest frame payload kept, in bytes. Default 1 MiB.
+    /// Largest frame payload kept, in bytes. Default
+    /// [`labwire_event::limits::DEFAULT_MESSAGE_BYTES`] (4 MiB).
     pub max_frame_bytes: usize,
     /// How long a frame may take from its VT to its FS. Default 30 s.
     pub frame_timeout: Duration,
@@ -24,7 +25,7 @@ pub struct FramerConfig {
 impl Default for FramerConfig {
     fn default() -> Self {
         Self {
-            max_frame_bytes: 1 << 20,
+            max_frame_bytes: labwire_event::limits::DEFAULT_MESSAGE_BYTES,
             frame_timeout: Duration::from_secs(30),
         }
     }
