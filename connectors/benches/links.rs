@@ -32,6 +32,7 @@ fn start<C: Connector>(rt: &Runtime, connector: C, name: &str) -> SocketAddr {
             listen: "127.0.0.1:0".parse().unwrap(),
             allow_peers: Vec::new(),
             on_second_connection: OnSecondConnection::Refuse,
+            ..TcpServerConfig::new("127.0.0.1:0".parse().unwrap())
         })
         .await
         .unwrap();

@@ -79,6 +79,7 @@ impl Connector for AstmConnector {
         AstmLink {
             inner: e1381::Link::new(self.config.link.clone()),
             held: None,
+            unheld: None,
             events: VecDeque::new(),
             sends: HashMap::new(),
             charset: self.config.send_charset,
@@ -103,6 +104,26 @@ pub(crate) fn decode_message(
     })
 }
 
+/// How long to wait before offering an unheld message (see [`Unheld`]) to the ingest again.
+pub const UNHELD_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How often an unheld message is offered to the ingest before it is reported lost (the same
+/// number of transmissions an E1381 sender makes of a refused frame: one plus six retries).
+pub const UNHELD_ATTEMPTS: u32 = 7;
+
+/// A message whose frames were all acknowledged (ETX frames without an L record, handed over
+/// at EOT): the instrument counts it as delivered and will not send it again, so when the
+/// ingest refuses it, the link keeps it and offers it again after [`UNHELD_RETRY`], up to
+/// [`UNHELD_ATTEMPTS`] times; then it becomes an `error` event with its bytes and a
+/// `message-lost` status, never silence.
+#[derive(Debug)]
+struct Unheld {
+    token: Token,
+    text: Vec<u8>,
+    attempts: u32,
+    retry_at: Option<Instant>,
+}
+
 /// What an outgoing ASTM message is, to report its fate correctly.
 #[derive(Debug, Clone, Copy)]
 enum Outgoing {
@@ -115,6 +136,7 @@ enum Outgoing {
 pub struct AstmLink {
     inner: e1381::Link,
     held: Option<DeliveryToken>,
+    unheld: Option<Unheld>,
     events: VecDeque<LinkEvent>,
     sends: HashMap<e1381::SendId, Outgoing>,
     charset: AstmCharset,
@@ -131,6 +153,20 @@ impl AstmLink {
         match ev {
             E::Message { token, text } => {
                 let t = Token(token.id());
+                if !self.inner.holds(&token) {
+                    // Already acknowledged frame by frame: nothing to hold, keep the bytes.
+                    self.give_up_unheld();
+                    self.unheld = Some(Unheld {
+                        token: t,
+                        text: text.clone(),
+                        attempts: 1,
+                        retry_at: None,
+                    });
+                    return Some(LinkEvent::Message {
+                        token: t,
+                        raw: text,
+                    });
+                }
                 if let Some(stale) = self.held.replace(token) {
                     // Cannot happen with a well-behaved link (one message held at a time);
                     // NAK the older one rather than drop it silently.
@@ -150,10 +186,15 @@ impl AstmLink {
                 offset: Some(offset as u64),
                 raw: excerpt,
             }),
-            E::Discarded { len, reason } => Some(LinkEvent::Rejected {
+            E::Discarded {
+                len,
+                reason,
+                offset,
+                text,
+            } => Some(LinkEvent::Rejected {
                 reason: format!("incomplete message of {len} bytes dropped: {reason}"),
-                offset: None,
-                raw: Vec::new(),
+                offset: offset.map(|o| o as u64),
+                raw: text,
             }),
             E::Sent(id) => match self.sends.remove(&id) {
                 Some(Outgoing::Download(sid)) => Some(LinkEvent::Sent(sid)),
@@ -188,6 +229,34 @@ impl AstmLink {
 
     fn header(&self) -> RecordBuilder {
         lis_header(&self.sender_name)
+    }
+
+    /// Reports the unheld message as lost: an `error` event with its bytes (durable if the
+    /// ingest has recovered by then) and a `message-lost` status.
+    fn give_up_unheld(&mut self) {
+        let Some(u) = self.unheld.take() else {
+            return;
+        };
+        if u.retry_at.is_none() && u.attempts <= 1 {
+            // Never refused: it was committed or refused in the meantime, nothing to report.
+            return;
+        }
+        self.events.push_back(LinkEvent::Status {
+            state: "message-lost".into(),
+            detail: Some(format!(
+                "a message of {} bytes acknowledged frame by frame (no L record) could not be made durable",
+                u.text.len()
+            )),
+        });
+        self.events.push_back(LinkEvent::Rejected {
+            reason: format!(
+                "message of {} bytes without L record not durable after {} attempts",
+                u.text.len(),
+                u.attempts
+            ),
+            offset: None,
+            raw: u.text,
+        });
     }
 }
 
@@ -273,6 +342,21 @@ impl Link for AstmLink {
 
     fn handle_timeout(&mut self, now: Instant) {
         self.inner.handle_timeout(now);
+        if let Some(u) = self.unheld.as_mut()
+            && u.retry_at.is_some_and(|t| now >= t)
+        {
+            u.retry_at = None;
+            u.attempts += 1;
+            self.events.push_back(LinkEvent::Message {
+                token: u.token,
+                raw: u.text.clone(),
+            });
+        }
+    }
+
+    fn handle_end_of_input(&mut self, _now: Instant) {
+        // A refused unheld message cannot be offered again on a closed connection: report it.
+        self.give_up_unheld();
     }
 
     fn poll_transmit(&mut self, out: &mut BytesMut) -> bool {
@@ -298,10 +382,18 @@ impl Link for AstmLink {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        self.inner.poll_timeout()
+        let retry = self.unheld.as_ref().and_then(|u| u.retry_at);
+        match (self.inner.poll_timeout(), retry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn commit(&mut self, token: Token, now: Instant) {
+        if self.unheld.as_ref().is_some_and(|u| u.token == token) {
+            self.unheld = None;
+            return;
+        }
         if let Some(t) = self.take_held(token)
             && !self.inner.commit(t, now)
         {
@@ -313,6 +405,14 @@ impl Link for AstmLink {
     }
 
     fn reject(&mut self, token: Token, now: Instant) {
+        if let Some(u) = self.unheld.as_mut().filter(|u| u.token == token) {
+            if u.attempts >= UNHELD_ATTEMPTS {
+                self.give_up_unheld();
+            } else {
+                u.retry_at = Some(now + UNHELD_RETRY);
+            }
+            return;
+        }
         if let Some(t) = self.take_held(token) {
             self.inner.reject(t, now);
         }

@@ -31,10 +31,12 @@ pub struct DriverConfig {
     /// Longest time one write may block (default 5 s): a pty with no reader or a peer with a
     /// full window ends the connection instead of hanging it.
     pub write_timeout: Duration,
-    /// Longest wait for the ingest to make a message durable (default 10 s, inside the ASTM
-    /// sender's 15 s reply window, LIS1-A §6.5.2).
+    /// Longest wait for the ingest to make a message durable: the site config's
+    /// `[ingest] deadline` (default 5 s, inside the ASTM sender's 15 s reply window,
+    /// LIS1-A §6.5.2).
     pub ingest_timeout: Duration,
-    /// Longest wait for a lab application to answer a host query (default 5 s).
+    /// Longest wait for a lab application to answer a host query: the instrument's
+    /// `host_query_timeout` (default 5 s).
     pub query_timeout: Duration,
     /// Bytes read per call (default 4096).
     pub read_chunk: usize,
@@ -45,8 +47,8 @@ impl Default for DriverConfig {
         Self {
             idle_timeout: Some(Duration::from_secs(600)),
             write_timeout: Duration::from_secs(5),
-            ingest_timeout: Duration::from_secs(10),
-            query_timeout: Duration::from_secs(5),
+            ingest_timeout: labwire_router::config::DEFAULT_INGEST_DEADLINE,
+            query_timeout: labwire_router::config::DEFAULT_HOST_QUERY_TIMEOUT,
             read_chunk: 4096,
         }
     }
@@ -319,13 +321,11 @@ impl<C: Connector, I: Ingest> Driver<'_, C, I> {
         Ok(())
     }
 
+    /// The id covers reason, offset and (for content-less errors) the receive time: see
+    /// [`Origin::error_event`].
     fn error_event(&self, raw: &[u8], error: InputError) -> Event {
-        let mut ev = self
-            .origin()
-            .event(EventKind::Error, self.connector.protocol(), raw, 0);
-        ev.raw = Some(String::from_utf8_lossy(raw).into_owned());
-        ev.error = Some(error);
-        ev
+        self.origin()
+            .error_event(self.connector.protocol(), raw, error)
     }
 
     async fn on_message(

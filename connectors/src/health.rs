@@ -56,6 +56,8 @@ pub struct HealthSnapshot {
     pub last_message_unix_ms: u64,
     /// Whether a connection is live now.
     pub connected: bool,
+    /// How many connections are live now (more than one only on HL7 listeners).
+    pub live_connections: u64,
 }
 
 impl HealthSnapshot {
@@ -89,6 +91,7 @@ impl LinkHealth {
             ingest_failures: l(&i.ingest_failures),
             last_message_unix_ms: l(&i.last_message_unix_ms),
             connected: l(&i.connected) != 0,
+            live_connections: l(&i.connected),
         }
     }
 
@@ -131,10 +134,19 @@ impl LinkHealth {
         self.inner.reconnects.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A connection went up (`true`) or down (`false`); several may be live at once on an HL7
+    /// listener, so `connected` counts them.
     pub(crate) fn set_connected(&self, up: bool) {
         if up {
             self.inner.connections.fetch_add(1, Ordering::Relaxed);
+            self.inner.connected.fetch_add(1, Ordering::Relaxed);
+        } else {
+            let _ = self
+                .inner
+                .connected
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    Some(n.saturating_sub(1))
+                });
         }
-        self.inner.connected.store(u64::from(up), Ordering::Relaxed);
     }
 }

@@ -7,6 +7,10 @@
 //!   acknowledgement gated on durability ([`Ingest`]), status events and [`LinkHealth`].
 //! - [`serial_line`]: line-oriented serial devices (balances, pH meters).
 //! - [`modbus`]: Modbus TCP/RTU devices polled by profile, one scheduler per physical line.
+//!
+//! The `router` feature (default) adds [`RouterIngest`] and the command pump, which run
+//! connectors against labwire's router (NATS JetStream and the SQLite spool). Without it the crate
+//! builds without async-nats and sqlx: `labwire-connectors = { default-features = false }`.
 #![forbid(unsafe_code)]
 
 pub mod astm;
@@ -17,8 +21,10 @@ mod health;
 pub mod hl7;
 mod ingest;
 mod link;
+mod link_metrics;
 mod memory;
 pub mod modbus;
+#[cfg(feature = "router")]
 mod router;
 pub mod serial_line;
 pub mod site;
@@ -30,6 +36,8 @@ pub use driver::{DriverConfig, Ended};
 pub use health::{HealthSnapshot, LinkHealth};
 pub use ingest::{CommandDelivery, CommandOutcome, Ingest, IngestFailure};
 pub use link::{Link, LinkCounters, LinkEvent, SendError, SendId, Token};
+pub use link_metrics::register_link_metrics;
 pub use memory::MemoryIngest;
-pub use router::{RouterIngest, register_link_metrics, spawn_command_pump};
+#[cfg(feature = "router")]
+pub use router::{RouterIngest, spawn_command_pump};
 pub use status::StatusReporter;

@@ -23,6 +23,9 @@ pub async fn transport_for(instrument: &InstrumentConfig) -> Result<Transport, T
                     cfg::SecondConnection::Refuse => OnSecondConnection::Refuse,
                     cfg::SecondConnection::Replace => OnSecondConnection::Replace,
                 },
+                max_connections: clamp(u64::from(l.max_connections)),
+                max_connections_per_peer: clamp(u64::from(l.max_connections_per_peer)),
+                takeover_after: l.takeover_after,
             })
             .await?,
         ),

@@ -35,7 +35,7 @@ impl StatusReporter {
         let (tx, mut rx) = mpsc::channel::<Status>(STATUS_QUEUE);
         tokio::spawn(async move {
             while let Some(status) = rx.recv().await {
-                let ev = labwire_router::status::status_event(
+                let ev = labwire_router::status_event(
                     &site,
                     &instrument,
                     protocol,

@@ -23,7 +23,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-const RESULT: &[u8] = b"H|\\^&|||c311^1.0|||||||P|LIS2-A2|20261126101500\rP|1||PID1||Doe^John\rO|1|S1||^^^GLU|R\rR|1|^^^GLU|5.4|mmol/L|3.9-6.1|N||F\rL|1|N\r";
+const RESULT: &[u8] = ASTM_RESULT;
 const QUERY: &[u8] =
     b"H|\\^&|||c311^1.0|||||||P|LIS2-A2|20261126101500\rQ|1|^S1||ALL||||||||O\rL|1|N\r";
 

@@ -4,6 +4,7 @@
     clippy::panic,
     clippy::indexing_slicing
 )]
+#![cfg(feature = "router")]
 //! An ASTM and an HL7 instrument exchanging results, host queries and orders with an app on a
 //! real nats-server, through the real router (JetStream + spool), the connectors and real TCP
 //! sockets. The "app" is a plain NATS client.
@@ -53,6 +54,7 @@ async fn start_connector<C: Connector>(
         listen: "127.0.0.1:0".parse().unwrap(),
         allow_peers: Vec::new(),
         on_second_connection: OnSecondConnection::Refuse,
+        ..TcpServerConfig::new("127.0.0.1:0".parse().unwrap())
     })
     .await
     .unwrap();

@@ -73,6 +73,10 @@ pub enum NatsError {
     Signal(&'static str),
 }
 
+/// The configuration file of a local server: only its JetStream storage limits (everything
+/// else is on the command line).
+const LOCAL_SERVER_CONF: &str = "jetstream {\n  max_file_store: 1TB\n  max_memory_store: 256MB\n}\n";
+
 /// How to start the server.
 #[derive(Debug, Clone)]
 pub struct NatsOptions {
@@ -220,7 +224,17 @@ impl LocalNats {
         std::fs::create_dir_all(&o.ports_dir)
             .map_err(io(format!("creating {}", o.ports_dir.display())))?;
         let port_arg = port.map_or_else(|| "-1".to_owned(), |p| p.to_string());
+        // JetStream reserves each stream's `max_bytes` against the server's storage limit, which
+        // defaults to 75% of the disk space free at start: labwire's default stream (10 GiB)
+        // would then fail to be created on a machine with less than ~14 GB free. This local
+        // server (demo, tests) declares its limit instead, so it behaves the same on every
+        // machine; a full disk still fails writes, as it would in production.
+        let conf = o.store_dir.with_extension("conf");
+        std::fs::write(&conf, LOCAL_SERVER_CONF)
+            .map_err(io(format!("writing {}", conf.display())))?;
         let args: Vec<OsString> = vec![
+            "-c".into(),
+            conf.into_os_string(),
             "-a".into(),
             "127.0.0.1".into(),
             "-p".into(),

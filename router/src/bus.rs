@@ -10,6 +10,8 @@
 
 use crate::error::BusError;
 use crate::stats::RouterStats;
+pub use crate::stream_setup::StreamPolicy;
+use crate::stream_setup::{Plan, plan};
 use async_nats::jetstream::{self, message::PublishMessage, stream};
 use bytes::Bytes;
 use labwire_backoff::{Backoff, BackoffConfig};
@@ -34,14 +36,16 @@ pub const STREAM_KINDS: [&str; 7] = [
     "cmd",
 ];
 
-/// Default JetStream ack deadline for one publish (the gate spools when it passes).
-pub const DEFAULT_ACK_DEADLINE: Duration = Duration::from_secs(2);
-/// Default stream `duplicate_window`: two hours of retries and spool replay are deduplicated.
-pub const DEFAULT_DUPLICATE_WINDOW: Duration = Duration::from_secs(2 * 3600);
-/// Default stream `max_age`: 7 days.
-pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
-/// Default stream `max_bytes`: 1 GiB.
-pub const DEFAULT_MAX_BYTES: i64 = 1 << 30;
+/// Default JetStream ack deadline for one publish (the gate spools when it passes): half of the
+/// site config's default `[ingest] deadline`, as [`crate::config::SiteConfig::bus_options`] sets.
+pub const DEFAULT_ACK_DEADLINE: Duration =
+    Duration::from_millis(crate::config::DEFAULT_INGEST_DEADLINE.as_millis() as u64 / 2);
+/// Default stream `duplicate_window`: the site config's `[stream] duplicate_window` default.
+pub const DEFAULT_DUPLICATE_WINDOW: Duration = crate::config::DEFAULT_DUPLICATE_WINDOW;
+/// Default stream `max_age`: the site config's `[stream] max_age` default.
+pub const DEFAULT_MAX_AGE: Duration = crate::config::DEFAULT_STREAM_MAX_AGE;
+/// Default stream `max_bytes`: the site config's `[stream] max_bytes` default.
+pub const DEFAULT_MAX_BYTES: i64 = crate::config::DEFAULT_STREAM_MAX_BYTES as i64;
 
 /// TLS settings for the NATS connection.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -102,6 +106,8 @@ pub struct StreamOptions {
     /// How long a `Nats-Msg-Id` is remembered for deduplication; must cover the retry horizon,
     /// including spool replay after an outage.
     pub duplicate_window: Duration,
+    /// What may be done to an existing stream of that name (never shortening it).
+    pub policy: StreamPolicy,
 }
 
 impl Default for StreamOptions {
@@ -111,6 +117,7 @@ impl Default for StreamOptions {
             max_age: DEFAULT_MAX_AGE,
             max_bytes: DEFAULT_MAX_BYTES,
             duplicate_window: DEFAULT_DUPLICATE_WINDOW,
+            policy: StreamPolicy::Own,
         }
     }
 }
@@ -146,8 +153,8 @@ impl BusOptions {
             tls: BusTls::default(),
             stream: StreamOptions::default(),
             ack_deadline: DEFAULT_ACK_DEADLINE,
-            ping_interval: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(2),
+            ping_interval: crate::config::DEFAULT_NATS_PING_INTERVAL,
+            connect_timeout: crate::config::DEFAULT_NATS_CONNECT_TIMEOUT,
             client_name: "labwire-router".to_owned(),
         }
     }
@@ -210,7 +217,7 @@ impl Bus {
             .connect(opts.url.as_str())
             .await
             .map_err(|source| BusError::Connect {
-                url: opts.url.clone(),
+                url: crate::config::redact_url(&opts.url),
                 source,
             })?;
         let js = jetstream::ContextBuilder::new()
@@ -232,10 +239,11 @@ impl Bus {
         Ok(bus)
     }
 
-    /// Creates the stream, or updates it to the configured subjects and limits.
+    /// Creates the stream, or sets up an existing one per [`StreamOptions::policy`]: never
+    /// shortening its retention, and with [`StreamPolicy::UseExisting`] never changing it.
     pub async fn ensure_stream(&self) -> Result<(), BusError> {
         let s = &self.inner.opts.stream;
-        let config = stream::Config {
+        let wanted = stream::Config {
             name: s.name.clone(),
             subjects: stream_subjects(),
             storage: stream::StorageType::File,
@@ -244,20 +252,60 @@ impl Bus {
             duplicate_window: s.duplicate_window,
             ..Default::default()
         };
-        let fut = self.inner.js.create_or_update_stream(config);
+        let fut = self.set_up_stream(wanted);
         match tokio::time::timeout(self.inner.opts.ack_deadline, fut).await {
-            Ok(Ok(_)) => {
+            Ok(Ok(())) => {
                 self.inner.stream_ready.store(true, Ordering::Release);
                 Ok(())
             }
-            Ok(Err(e)) => Err(BusError::Stream {
+            Ok(Err(reason)) => Err(BusError::Stream {
                 stream: s.name.clone(),
-                reason: e.to_string(),
+                reason,
             }),
             Err(_) => Err(BusError::Stream {
                 stream: s.name.clone(),
                 reason: "timed out".to_owned(),
             }),
+        }
+    }
+
+    /// Reads the existing stream (if any) and applies the [`plan`].
+    async fn set_up_stream(&self, wanted: stream::Config) -> Result<(), String> {
+        use async_nats::jetstream::context::GetStreamErrorKind;
+        let js = &self.inner.js;
+        let existing = match js.get_stream(&wanted.name).await {
+            Ok(stream) => Some(stream.cached_info().config.clone()),
+            Err(e) => match e.kind() {
+                GetStreamErrorKind::JetStream(j)
+                    if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND =>
+                {
+                    None
+                }
+                _ => return Err(e.to_string()),
+            },
+        };
+        match plan(existing.as_ref(), wanted, self.inner.opts.stream.policy) {
+            Plan::Create(config) => js
+                .create_stream(config)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            Plan::Update { config, kept } => {
+                if !kept.is_empty() {
+                    tracing::warn!(
+                        stream = %config.name,
+                        kept = %kept.join(", "),
+                        "the stream on the server keeps longer limits than the site config asks \
+                         for; labwire never shortens them (shorten with the NATS tools if meant)"
+                    );
+                }
+                js.update_stream(config)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }
+            Plan::UseAsIs => Ok(()),
+            Plan::Refuse(why) => Err(why),
         }
     }
 

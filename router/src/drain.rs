@@ -3,8 +3,9 @@
 //! One event at a time, each awaited before the next, so the stream sees them in arrival order;
 //! a batch of acked rows is then deleted in one transaction. A crash between ack and delete only
 //! means the next run republishes those rows, and the stream's duplicate window drops them. While
-//! the bus is down the drain backs off (`labwire-backoff`: doubling up to a limit, with jitter) and wakes early on reconnection.
-//! It starts with the router, so a spool left by a previous run is emptied too.
+//! the bus is down the drain backs off (`labwire-backoff`: doubling up to a limit, with jitter)
+//! and wakes early on reconnection. It starts with the router, so a spool left by a previous run
+//! is emptied too. Cancelling it (shutdown) stops it at once, even in the middle of a batch.
 
 use crate::bus::Bus;
 use crate::error::BusError;
@@ -52,8 +53,14 @@ pub async fn run(bus: Bus, spool: Arc<Spool>, opts: DrainOptions, cancel: Cancel
                 () = tokio::time::sleep(Duration::from_secs(1)) => continue,
             }
         }
+        // A batch waits for up to `batch` publish acks: shutdown must not wait for it. Rows
+        // acked but not yet deleted when it is dropped are republished by the next run, and the
+        // stream's duplicate window drops them.
         let progressed = if bus.is_ready() {
-            drain_batch(&bus, &spool, opts.batch).await
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                r = drain_batch(&bus, &spool, opts.batch) => r,
+            }
         } else {
             Ok(false)
         };

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 /// Default time an app has to answer a host query; well inside the instrument's own timer
 /// (ASTM E1381 gives the receiver 15 s per frame; instruments often wait 10–30 s for orders).
-pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The site config's `host_query_timeout` default.
+pub const DEFAULT_QUERY_TIMEOUT: Duration = crate::config::DEFAULT_HOST_QUERY_TIMEOUT;
 
 /// Why the instrument is told "no orders".
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -121,6 +121,7 @@ pub struct StatsSnapshot {
 
 impl RouterStats {
     /// Adds `n` to a counter.
+    #[cfg_attr(not(feature = "bus"), allow(dead_code))]
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }

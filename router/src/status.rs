@@ -8,7 +8,7 @@
 use crate::bus::Bus;
 use crate::spool::{Headroom, PendingEvent, Spool};
 use crate::stats::RouterStats;
-use labwire_event::{Event, EventKind, InstrumentId, Origin, Protocol, SiteId, Status};
+use labwire_event::{Event, InstrumentId, Protocol, SiteId};
 use std::sync::Arc;
 
 /// `state` of the event the router emits when it refuses events because the spool is full.
@@ -16,33 +16,7 @@ pub const STATE_SPOOL_FULL: &str = "spool-full";
 /// `state` emitted when the spool accepts events again after having been full.
 pub const STATE_SPOOL_RECOVERED: &str = "spool-recovered";
 
-/// Builds a `status` event for an instrument. Its id is derived from the state, the detail and
-/// the time, so two reports of the same state at different times are two events.
-pub fn status_event(
-    site: &SiteId,
-    instrument: &InstrumentId,
-    protocol: Protocol,
-    state: &str,
-    detail: Option<String>,
-) -> Event {
-    let now = jiff::Timestamp::now();
-    let origin = Origin {
-        site: site.clone(),
-        instrument: instrument.clone(),
-        received_at: now,
-    };
-    let key = format!(
-        "{state}\n{}\n{}",
-        detail.as_deref().unwrap_or(""),
-        now.as_nanosecond()
-    );
-    let mut event = origin.event(EventKind::Status, protocol, key.as_bytes(), 0);
-    event.status = Some(Status {
-        state: state.to_owned(),
-        detail,
-    });
-    event
-}
+pub use crate::status_event::status_event;
 
 /// Publishes status events without ever blocking the caller. Cheap to clone.
 #[derive(Clone)]

@@ -320,7 +320,7 @@ pub async fn connect(opts: &crate::bus::BusOptions) -> Result<async_nats::Client
     co.connect(opts.url.as_str())
         .await
         .map_err(|source| TailError::Connect {
-            url: opts.url.clone(),
+            url: crate::config::redact_url(&opts.url),
             source,
         })
 }

@@ -47,7 +47,7 @@ async fn the_stream_lists_kinds_one_by_one_and_leaves_queries_to_request_reply()
     assert!(!subjects.iter().any(|s| s.contains('>')));
     assert_eq!(
         info.config.duplicate_window,
-        std::time::Duration::from_secs(7200)
+        std::time::Duration::from_secs(86_400)
     );
     assert_eq!(
         info.config.storage,

@@ -448,3 +448,13 @@ ping_interval = "fast"
         errs[5].2
     );
 }
+
+#[test]
+fn an_astm_listener_serves_one_session_at_a_time() {
+    assert_one(
+        "site = \"site-a\"\n[[instrument]]\nid = \"a\"\nprotocol = \"astm\"\nlisten = \"127.0.0.1:5001\"\nmax_connections = 2\n",
+        6,
+        19,
+        "applies only to hl7 listeners",
+    );
+}

@@ -150,3 +150,35 @@ fn every_toml_example_in_the_config_docs_is_valid() {
     }
     assert!(blocks >= 3, "found {blocks} examples");
 }
+
+#[test]
+fn listeners_get_connection_limits_from_one_place() {
+    let text = "site = \"site-a\"\n[nats]\nurl = \"nats://127.0.0.1:4222\"\n[storage]\npath = \"x.db\"\n\
+        [[instrument]]\nid = \"a\"\nprotocol = \"astm\"\nlisten = \"127.0.0.1:5001\"\n\
+        [[instrument]]\nid = \"h\"\nprotocol = \"hl7\"\nlisten = \"127.0.0.1:5002\"\n\
+        [[instrument]]\nid = \"h2\"\nprotocol = \"hl7\"\nlisten = \"127.0.0.1:5003\"\n\
+        max_connections = 2\nmax_connections_per_peer = 5\ntakeover_after = \"2m\"\n";
+    let c = SiteConfig::from_toml_str(text, "site.toml").unwrap();
+    let listen = |i: usize| match &c.instruments[i].transport {
+        Transport::Listen(l) => l.clone(),
+        other => panic!("{other:?}"),
+    };
+    let astm = listen(0);
+    assert_eq!(
+        (astm.max_connections, astm.max_connections_per_peer),
+        (1, 1)
+    );
+    assert_eq!(astm.takeover_after, DEFAULT_TAKEOVER_AFTER);
+    let hl7 = listen(1);
+    assert_eq!(hl7.max_connections, DEFAULT_HL7_MAX_CONNECTIONS);
+    assert_eq!(
+        hl7.max_connections_per_peer,
+        DEFAULT_HL7_MAX_CONNECTIONS_PER_PEER
+    );
+    let tuned = listen(2);
+    assert_eq!(
+        (tuned.max_connections, tuned.max_connections_per_peer),
+        (2, 2)
+    );
+    assert_eq!(tuned.takeover_after, Duration::from_secs(120));
+}

@@ -1,8 +1,10 @@
 //! The ledger: what each simulated instrument sent, when, and when the host acknowledged it.
 //!
-//! **Correlation.** Each entry carries the event ids labwire will derive for the message
-//! (`EventId::derive(site, instrument, protocol, message_bytes, index)` over exactly the bytes the
-//! simulator framed, index 0..event_count), so the verifier matches bus events by id. The
+//! **Correlation.** Each entry carries the event ids labwire will derive for the message,
+//! computed by the simulator itself from the id specification in `docs/events.md`
+//! ([`crate::expected_id`], never labwire's own `EventId::derive`: the oracle must not share the
+//! implementation it checks) over exactly the bytes the simulator framed, index
+//! 0..event_count, so the verifier matches bus events by id. The
 //! specimen ids are kept as a second key: an event whose id is unknown but whose instrument and
 //! specimen id match an entry is counted as delivered and reported as `id_mismatch`, which
 //! points at a disagreement about the raw bytes rather than a loss.

@@ -17,6 +17,7 @@
 //! See `docs/simulators.md` for the profile keys, fault plans and the ledger/verifier contract.
 
 mod astm_message;
+pub mod expected_id;
 mod hl7_message;
 pub mod message;
 pub mod modbus;

@@ -56,11 +56,21 @@ impl SimMessage {
         }
     }
 
-    /// The ids of the events labwire will publish for this message, assuming it derives them
-    /// with [`EventId::derive`] over exactly [`SimMessage::bytes`] and numbers events from 0.
+    /// The ids of the events labwire will publish for this message: computed independently
+    /// of labwire's implementation ([`crate::expected_id`]) from the documented specification,
+    /// over exactly [`SimMessage::bytes`], kind [`SimMessage::kind`], events numbered from 0.
     pub fn expected_event_ids(&self, site: &SiteId, instrument: &InstrumentId) -> Vec<EventId> {
         (0..self.event_count)
-            .map(|i| EventId::derive(site, instrument, self.event_protocol(), &self.bytes, i))
+            .map(|i| {
+                crate::expected_id::expected_event_id(
+                    site,
+                    instrument,
+                    self.event_protocol(),
+                    self.kind,
+                    &self.bytes,
+                    i,
+                )
+            })
             .collect()
     }
 }

@@ -32,6 +32,7 @@ async fn start<C: Connector>(connector: C, name: &str, ingest: &MemoryIngest) ->
         listen: "127.0.0.1:0".parse().unwrap(),
         allow_peers: vec![PeerRule::parse("127.0.0.1").unwrap()],
         on_second_connection: OnSecondConnection::Replace,
+        ..TcpServerConfig::new("127.0.0.1:0".parse().unwrap())
     })
     .await
     .unwrap();
@@ -290,6 +291,7 @@ async fn start_with_commands<C: Connector>(
         listen: "127.0.0.1:0".parse().unwrap(),
         allow_peers: Vec::new(),
         on_second_connection: OnSecondConnection::Replace,
+        ..TcpServerConfig::new("127.0.0.1:0".parse().unwrap())
     })
     .await
     .unwrap();

@@ -51,6 +51,7 @@ async fn start_connector<C: Connector>(router: &Router, connector: C, name: &str
         listen: "127.0.0.1:0".parse().unwrap(),
         allow_peers: Vec::new(),
         on_second_connection: OnSecondConnection::Replace,
+        ..TcpServerConfig::new("127.0.0.1:0".parse().unwrap())
     })
     .await
     .unwrap();

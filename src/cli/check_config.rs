@@ -28,6 +28,9 @@ pub fn run(args: Args) -> ExitCode {
                 "{}",
                 summary(&args.file.display().to_string(), &config, args.quiet)
             );
+            if let Some(warning) = config.nats.plaintext_secret_warning() {
+                eprintln!("{}: warning: {warning}", args.file.display());
+            }
             for w in config.bus_warnings(NATS_DEFAULT_MAX_PAYLOAD) {
                 eprintln!(
                     "{}: warning: {w} (checked against the NATS default max_payload; the \
@@ -85,7 +88,7 @@ fn summary(name: &str, c: &SiteConfig, quiet: bool) -> String {
     out.push_str(&format!("  site      {}\n", c.site));
     out.push_str(&format!(
         "  nats      {} ({}{})\n",
-        c.nats.url,
+        c.nats.redacted_url(),
         c.nats.auth.describe(),
         if c.nats.tls.is_some() { ", TLS" } else { "" }
     ));

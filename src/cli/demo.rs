@@ -22,7 +22,7 @@ use labwire_connectors::transport::{OnSecondConnection, TcpServer, TcpServerConf
 use labwire_connectors::{Connector, ConnectorContext, RouterIngest};
 use labwire_event::{InstrumentId, SiteId};
 use labwire_router::config::parse_duration;
-use labwire_router::{BusOptions, Router, RouterOptions, SpoolOptions};
+use labwire_router::{BusOptions, Router, RouterOptions, SpoolOptions, StreamPolicy};
 use labwire_sim::fault::{DEFAULT_PROBABILITY, FaultPlan};
 use labwire_sim::ledger::Ledger;
 use labwire_sim::profile::{Profile, WireProtocol};
@@ -178,9 +178,16 @@ async fn demo(
     let Ok(site) = SiteId::new(SITE) else {
         return fail("bad site id");
     };
-    eprintln!("labwire demo: NATS at {url}, spool in the demo's temp dir");
+    eprintln!(
+        "labwire demo: NATS at {}, spool in the demo's temp dir",
+        labwire_router::config::redact_url(url)
+    );
+    // A server given with --nats-url may hold a production stream `LAB`: the demo creates it
+    // when missing and otherwise uses it unchanged (never cutting its retention).
+    let mut bus = BusOptions::new(url);
+    bus.stream.policy = StreamPolicy::UseExisting;
     let router = match Router::start(RouterOptions::new(
-        BusOptions::new(url),
+        bus,
         SpoolOptions::new(dir.join("spool.db")),
     ))
     .await
@@ -191,7 +198,14 @@ async fn demo(
     let ready_by = Instant::now() + Duration::from_secs(10);
     while !router.bus().is_ready() {
         if Instant::now() >= ready_by {
-            return fail(format!("the router could not set up JetStream on {url}"));
+            let why = match router.bus().ensure_stream().await {
+                Err(e) => e.to_string(),
+                Ok(()) => "not connected".to_owned(),
+            };
+            return fail(format!(
+                "the router could not set up JetStream on {}: {why}",
+                labwire_router::config::redact_url(url)
+            ));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -485,6 +499,7 @@ async fn start_connector<C: Connector>(
         listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         allow_peers: Vec::new(),
         on_second_connection: OnSecondConnection::Replace,
+        ..TcpServerConfig::new(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
     })
     .await?;
     let addr = server.local_addr().to_string();

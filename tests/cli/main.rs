@@ -10,3 +10,5 @@ mod demo;
 mod durations;
 mod modbus_run;
 mod parse;
+mod render;
+mod run;

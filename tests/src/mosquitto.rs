@@ -27,23 +27,36 @@ impl Mosquitto {
     ///
     /// The binary comes from `$MOSQUITTO_BIN`, else `PATH`, `/usr/sbin`, `/usr/local/bin`.
     pub fn start() -> Result<Self, HarnessError> {
+        Self::start_with(|port, _dir| {
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        })
+    }
+
+    /// Starts mosquitto with the configuration `conf(port, dir)` returns (its `listener` line
+    /// must use `port`; `dir` is the broker's private temp dir, for certificates, ACL files and
+    /// persistence). The log goes to `dir/mosquitto.log`. Used by the uplink's mTLS and outage
+    /// tests; [`Mosquitto::restart`] keeps the port, the dir and so any persisted sessions.
+    pub fn start_with(
+        conf: impl Fn(u16, &Path) -> String + Send + Sync + 'static,
+    ) -> Result<Self, HarnessError> {
         let binary = find_binary("mosquitto", "MOSQUITTO_BIN", "apt-get install mosquitto")?;
         let dir = tempfile::Builder::new()
             .prefix("labwire-mosquitto-")
             .tempdir()
             .map_err(|e| HarnessError::io("creating the mosquitto temp dir", e))?;
-        let conf = dir.path().join("mosquitto.conf");
+        let conf_path = dir.path().join("mosquitto.conf");
         let log = dir.path().join("mosquitto.log");
         let log_for_args = log.clone();
+        let dir_path = dir.path().to_path_buf();
         let args_for = move |port: u16| {
             let text = format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
-                 log_dest file {}\n",
+                "{}\nlog_dest file {}\n",
+                conf(port, &dir_path),
                 log_for_args.display()
             );
-            std::fs::write(&conf, text)
+            std::fs::write(&conf_path, text)
                 .map_err(|e| HarnessError::io("writing mosquitto.conf", e))?;
-            Ok(vec!["-c".into(), conf.clone().into_os_string()])
+            Ok(vec!["-c".into(), conf_path.clone().into_os_string()])
         };
         let process = BrokerProcess::start("mosquitto", binary, log, Box::new(args_for))?;
         Ok(Self { process, dir })

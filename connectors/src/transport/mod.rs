@@ -1,10 +1,12 @@
 //! Transports: how bytes reach an instrument.
 //!
 //! Three kinds, one shape: a [`Transport`] hands out [`Connection`]s, each a boxed
-//! `AsyncRead + AsyncWrite` stream, one at a time. The driver runs a connection until it ends,
-//! then asks the transport for the next one:
+//! `AsyncRead + AsyncWrite` stream. The driver runs a connection until it ends, then asks the
+//! transport for the next one; a server with [`Transport::max_connections`] above 1 (HL7) has
+//! each of its connections driven concurrently:
 //!
-//! - [`TcpServer`]: the instrument connects to us (peer allow-list, one live connection);
+//! - [`TcpServer`]: the instrument connects to us (peer allow-list, connection limits, dead or
+//!   quiet connections give way to new ones);
 //! - [`TcpClient`]: we connect to the instrument (capped exponential backoff with jitter);
 //! - [`SerialPort`]: an RS-232 line through tokio-serial (reopened with backoff);
 //! - [`Transport::custom`]: any other source of streams (tests use pseudo-terminals).
@@ -169,6 +171,15 @@ impl Transport {
                     }
                 }
             },
+        }
+    }
+
+    /// How many connections this transport hands out at once (1 except for a TCP server
+    /// configured for more).
+    pub fn max_connections(&self) -> usize {
+        match &self.kind {
+            Kind::Server(s) => s.max_connections(),
+            _ => 1,
         }
     }
 

@@ -19,6 +19,9 @@ use tokio::sync::mpsc;
 use tokio_serial::SerialStream;
 use tokio_util::sync::CancellationToken;
 
+/// One ASTM result message (header, patient, order, result, terminator).
+pub const ASTM_RESULT: &[u8] = b"H|\\^&|||c311^1.0|||||||P|LIS2-A2|20261126101500\rP|1||PID1||Doe^John\rO|1|S1||^^^GLU|R\rR|1|^^^GLU|5.4|mmol/L|3.9-6.1|N||F\rL|1|N\r";
+
 pub fn site() -> SiteId {
     SiteId::new("site-a").unwrap()
 }
@@ -145,6 +148,7 @@ pub async fn tcp_server(allow: &[&str], policy: OnSecondConnection) -> (Transpor
         listen: "127.0.0.1:0".parse().unwrap(),
         allow_peers: allow.iter().map(|p| PeerRule::parse(p).unwrap()).collect(),
         on_second_connection: policy,
+        ..TcpServerConfig::new("127.0.0.1:0".parse().unwrap())
     })
     .await
     .unwrap();
@@ -177,4 +181,48 @@ pub fn delivery(
         orders: vec![order],
     };
     (CommandDelivery { command, done }, outcome)
+}
+
+/// An ingest that holds every non-status submit until [`GatedIngest::open`] is called, so a test
+/// can keep a driver busy at a known point; [`GatedIngest::entered`] says it got there.
+#[derive(Clone)]
+pub struct GatedIngest {
+    pub inner: MemoryIngest,
+    open: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    entered: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl GatedIngest {
+    pub fn new() -> Self {
+        Self {
+            inner: MemoryIngest::new(),
+            open: std::sync::Arc::new(tokio::sync::watch::channel(false).0),
+            entered: std::sync::Arc::new(tokio::sync::Semaphore::new(0)),
+        }
+    }
+
+    /// Lets every held and future submit through.
+    pub fn open(&self) {
+        self.open.send_replace(true);
+    }
+
+    /// Waits until a submit is held at the gate.
+    pub async fn entered(&self) {
+        self.entered.acquire().await.unwrap().forget();
+    }
+}
+
+impl Ingest for GatedIngest {
+    async fn submit(&self, events: Vec<Event>) -> Result<(), labwire_connectors::IngestFailure> {
+        if events.iter().any(|e| e.kind != EventKind::Status) {
+            self.entered.add_permits(1);
+            let mut rx = self.open.subscribe();
+            let _ = rx.wait_for(|open| *open).await;
+        }
+        self.inner.submit(events).await
+    }
+
+    async fn host_query(&self, query: Event) -> Option<labwire_event::QueryReply> {
+        self.inner.host_query(query).await
+    }
 }

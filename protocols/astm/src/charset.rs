@@ -41,11 +41,13 @@ pub struct Decoded<'a> {
 }
 
 /// A character that the target charset cannot represent (encoding for an instrument).
+///
+/// Names the character's position, never the character: the text is usually patient data.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("character {ch:?} cannot be encoded in {charset:?}")]
+#[error("character at position {position} cannot be encoded in {charset:?}")]
 pub struct Unmappable {
-    /// The first character that cannot be encoded.
-    pub ch: char,
+    /// Position (in characters, from 0) of the first character that cannot be encoded.
+    pub position: usize,
     /// The target charset.
     pub charset: AstmCharset,
 }
@@ -106,11 +108,14 @@ impl AstmCharset {
         let single = |enc: &'static Encoding| {
             let (bytes, _, had_errors) = enc.encode(text);
             if had_errors {
-                let ch = text
+                let position = text
                     .chars()
-                    .find(|c| enc.encode(c.encode_utf8(&mut [0; 4])).2)
-                    .unwrap_or(char::REPLACEMENT_CHARACTER);
-                return Err(Unmappable { ch, charset: self });
+                    .position(|c| enc.encode(c.encode_utf8(&mut [0; 4])).2)
+                    .unwrap_or(0);
+                return Err(Unmappable {
+                    position,
+                    charset: self,
+                });
             }
             Ok(bytes)
         };
@@ -118,9 +123,10 @@ impl AstmCharset {
             Self::Auto | Self::Utf8 => Ok(Cow::Borrowed(text.as_bytes())),
             Self::Latin1 => text
                 .chars()
-                .map(|c| {
+                .enumerate()
+                .map(|(position, c)| {
                     u8::try_from(u32::from(c)).map_err(|_| Unmappable {
-                        ch: c,
+                        position,
                         charset: self,
                     })
                 })
@@ -226,8 +232,11 @@ mod tests {
             assert_eq!(cs.decode(&bytes).text, "Müller");
         }
         assert_eq!(AstmCharset::Windows1251.encode("Жук").unwrap().len(), 3);
-        assert_eq!(AstmCharset::Latin1.encode("Ж").unwrap_err().ch, 'Ж');
-        assert_eq!(AstmCharset::Windows1252.encode("Ж").unwrap_err().ch, 'Ж');
+        assert_eq!(AstmCharset::Latin1.encode("aЖ").unwrap_err().position, 1);
+        assert_eq!(
+            AstmCharset::Windows1252.encode("Ж").unwrap_err().position,
+            0
+        );
         assert_eq!(
             AstmCharset::from_label("CP1251"),
             Some(AstmCharset::Windows1251)

@@ -349,7 +349,9 @@ fn receiver_timer_discards_partial_message() {
     let events: Vec<_> = std::iter::from_fn(|| host.poll_event()).collect();
     assert!(events.contains(&LinkEvent::Discarded {
         len: 13,
-        reason: "receiver timer expired"
+        reason: "receiver timer expired",
+        offset: Some(1),
+        text: b"H|\\^&|||x\rP|1".to_vec(),
     }));
     assert!(events.contains(&LinkEvent::Terminated));
     assert!(host.is_idle());

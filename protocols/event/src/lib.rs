@@ -133,6 +133,11 @@ pub struct Event {
     pub status: Option<Status>,
     /// The original message text (patient data: local only).
     pub raw: Option<String>,
+    /// Notes for people about how the message was read: leniencies applied (e.g. standard
+    /// delimiters for an empty ASTM H-2) or `raw` cut at its limit. Name positions and field
+    /// ids, never message content. Absent when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Event {
@@ -165,6 +170,7 @@ impl Event {
             error: None,
             status: None,
             raw: None,
+            notes: Vec::new(),
         }
     }
 
@@ -188,7 +194,7 @@ pub struct Origin {
 impl Origin {
     /// An empty event of `kind` for event number `index` of the message `raw` from this origin.
     pub fn event(&self, kind: EventKind, protocol: Protocol, raw: &[u8], index: u32) -> Event {
-        let id = EventId::derive(&self.site, &self.instrument, protocol, raw, index);
+        let id = EventId::derive(&self.site, &self.instrument, protocol, kind, raw, index);
         Event::new(
             id,
             self.site.clone(),
@@ -197,6 +203,32 @@ impl Origin {
             protocol,
             self.received_at,
         )
+    }
+
+    /// An `error` event about the input `raw` (possibly empty) from this origin: its id covers
+    /// the reason and offset, and the receive time when `raw` is empty
+    /// ([`EventId::derive_error`]), so distinct problems stay distinct while a retransmitted bad
+    /// message keeps its id. `raw` is kept in [`Event::raw`] (lossy UTF-8).
+    pub fn error_event(&self, protocol: Protocol, raw: &[u8], error: InputError) -> Event {
+        let id = EventId::derive_error(
+            &self.site,
+            &self.instrument,
+            protocol,
+            raw,
+            &error,
+            self.received_at,
+        );
+        let mut ev = Event::new(
+            id,
+            self.site.clone(),
+            self.instrument.clone(),
+            EventKind::Error,
+            protocol,
+            self.received_at,
+        );
+        ev.raw = Some(String::from_utf8_lossy(raw).into_owned());
+        ev.error = Some(error);
+        ev
     }
 }
 
@@ -315,7 +347,14 @@ mod tests {
     fn event_serialises_with_the_documented_field_names() {
         let site = SiteId::new("site-a").unwrap();
         let inst = InstrumentId::new("cobas-1").unwrap();
-        let id = EventId::derive(&site, &inst, Protocol::Astm, b"H|\\^&\r", 0);
+        let id = EventId::derive(
+            &site,
+            &inst,
+            Protocol::Astm,
+            EventKind::Result,
+            b"H|\\^&\r",
+            0,
+        );
         let mut ev = Event::new(
             id,
             site,

@@ -42,6 +42,14 @@ pub const DEFAULT_DEVICE_KEEPALIVE: Duration = Duration::from_secs(300);
 /// Default longest wait between attempts to reach a unit that stopped answering
 /// (`[instrument.modbus] backoff_max`); the wait doubles from `poll` up to this.
 pub const DEFAULT_DEVICE_BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// Connections an HL7 listener serves at once (`max_connections`): MLLP senders that open a
+/// connection per message overlap the close of one with the open of the next.
+pub const DEFAULT_HL7_MAX_CONNECTIONS: u32 = 16;
+/// Connections one peer address may hold on an HL7 listener (`max_connections_per_peer`).
+pub const DEFAULT_HL7_MAX_CONNECTIONS_PER_PEER: u32 = 4;
+/// A listener's live connection from which nothing has been received for this long gives its
+/// slot to a new connection, even under `on_second_connection = "refuse"` (`takeover_after`).
+pub const DEFAULT_TAKEOVER_AFTER: Duration = Duration::from_secs(30);
 
 /// The protocol an instrument speaks (`protocol = "…"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
@@ -221,8 +229,17 @@ pub struct ListenTransport {
     pub addr: SocketAddr,
     /// Peers allowed to connect; empty means any peer.
     pub allow_peers: Vec<PeerRule>,
-    /// What to do with a second simultaneous connection.
+    /// What to do with a connection beyond the limits while the others are busy.
     pub on_second_connection: SecondConnection,
+    /// Connections served at once: always 1 for ASTM (one session at a time), default
+    /// [`DEFAULT_HL7_MAX_CONNECTIONS`] for HL7.
+    pub max_connections: u32,
+    /// Connections one peer address may hold at once (default
+    /// [`DEFAULT_HL7_MAX_CONNECTIONS_PER_PEER`] for HL7, 1 for ASTM).
+    pub max_connections_per_peer: u32,
+    /// A connection quiet (nothing received) this long, or already closed by its peer, gives its
+    /// slot to a new one (default [`DEFAULT_TAKEOVER_AFTER`]).
+    pub takeover_after: Duration,
 }
 
 impl ListenTransport {

@@ -141,11 +141,23 @@ fn transport(
         ("stop_bits", raw.stop_bits.as_ref().map(Spanned::span)),
         ("flow_control", raw.flow_control.as_ref().map(Spanned::span)),
     ];
-    let listen_keys: [(&str, Option<Range<usize>>); 2] = [
+    let listen_keys: [(&str, Option<Range<usize>>); 5] = [
         ("allow_peers", raw.allow_peers.as_ref().map(Spanned::span)),
         (
             "on_second_connection",
             raw.on_second_connection.as_ref().map(Spanned::span),
+        ),
+        (
+            "max_connections",
+            raw.max_connections.as_ref().map(Spanned::span),
+        ),
+        (
+            "max_connections_per_peer",
+            raw.max_connections_per_peer.as_ref().map(Spanned::span),
+        ),
+        (
+            "takeover_after",
+            raw.takeover_after.as_ref().map(Spanned::span),
         ),
     ];
     for (keys, needs) in [(&serial_keys[..], "serial"), (&listen_keys[..], "listen")] {
@@ -191,6 +203,47 @@ fn transport(
                     Err(e) => c.at(p.span(), format!("allow_peers: {e}")),
                 }
             }
+            // ASTM runs one session at a time (E1381 has no notion of two senders); HL7 serves
+            // connection-per-message senders concurrently.
+            let (max, per_peer) = match protocol {
+                Some(InstrumentProtocol::Hl7) => (
+                    integer(
+                        c,
+                        &raw.max_connections,
+                        "max_connections",
+                        DEFAULT_HL7_MAX_CONNECTIONS,
+                        (1, 1024),
+                    ),
+                    integer(
+                        c,
+                        &raw.max_connections_per_peer,
+                        "max_connections_per_peer",
+                        DEFAULT_HL7_MAX_CONNECTIONS_PER_PEER,
+                        (1, 1024),
+                    ),
+                ),
+                _ => {
+                    for (k, v) in [
+                        ("max_connections", &raw.max_connections),
+                        ("max_connections_per_peer", &raw.max_connections_per_peer),
+                    ] {
+                        if let Some(v) = v {
+                            c.at(
+                                v.span(),
+                                format!("`{k}` applies only to hl7 listeners; an ASTM listener serves one session at a time"),
+                            );
+                        }
+                    }
+                    (1, 1)
+                }
+            };
+            let takeover_after = duration(
+                c,
+                &raw.takeover_after,
+                "takeover_after",
+                DEFAULT_TAKEOVER_AFTER,
+                (SECOND, Duration::from_secs(24 * 3600)),
+            );
             Some(Transport::Listen(ListenTransport {
                 addr,
                 allow_peers,
@@ -199,6 +252,9 @@ fn transport(
                     .as_ref()
                     .map(|v| *v.get_ref())
                     .unwrap_or_default(),
+                max_connections: max,
+                max_connections_per_peer: per_peer.min(max),
+                takeover_after,
             }))
         }
         "connect" => match parse_host_port(text) {

@@ -13,18 +13,24 @@ mod instrument;
 mod instrument_check;
 mod model;
 mod raw;
+mod redact;
+#[cfg(feature = "bus")]
 mod router_options;
 mod site;
 mod units;
+mod uplink;
 mod warnings;
 
 pub use error::{ConfigError, ConfigErrors, LoadError};
 pub use instrument::*;
 pub use model::*;
+pub use redact::{REDACTED, redact_url};
+#[cfg(feature = "bus")]
 pub use router_options::SecretFileError;
 pub use units::{
     ByteSize, HumanDuration, format_byte_size, format_duration, parse_byte_size, parse_duration,
 };
+pub use uplink::{DEFAULT_OUTBOX_FILE, UplinkSettings};
 
 use std::io::Read;
 use std::path::Path;

@@ -29,8 +29,9 @@ pub const DEFAULT_SPOOL_MAX_EVENTS: u64 = 1_000_000;
 pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 2 << 30;
 /// Default time the ingest gate has to make an event durable before the instrument is NAKed.
 pub const DEFAULT_INGEST_DEADLINE: Duration = Duration::from_secs(5);
-/// Default address of the metrics and health endpoints.
-pub const DEFAULT_METRICS_LISTEN: &str = "0.0.0.0:9464";
+/// Default address of the metrics and health endpoints: loopback only. A deployment that is
+/// scraped or probed from outside (a Kubernetes pod) sets `[metrics] listen` explicitly.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
 
 /// A validated site configuration (shared conventions §5).
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +52,8 @@ pub struct SiteConfig {
     pub metrics: MetricsConfig,
     /// Log output.
     pub logging: LoggingConfig,
+    /// `[uplink]`: telemetry to the regional hub; `None` when the section is absent.
+    pub uplink: Option<super::UplinkSettings>,
     /// The instruments, in file order.
     pub instruments: Vec<InstrumentConfig>,
 }

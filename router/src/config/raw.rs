@@ -19,6 +19,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "ingest",
     "metrics",
     "logging",
+    "uplink",
     "instrument",
 ];
 
@@ -105,6 +106,9 @@ pub(crate) struct RawInstrument {
     pub flow_control: S<FlowControl>,
     pub allow_peers: S<Vec<Spanned<String>>>,
     pub on_second_connection: S<SecondConnection>,
+    pub max_connections: S<u32>,
+    pub max_connections_per_peer: S<u32>,
+    pub takeover_after: S<HumanDuration>,
     pub charset: Option<CharsetSetting>,
     pub max_frame_bytes: S<ByteSize>,
     pub max_message_bytes: S<ByteSize>,

@@ -123,6 +123,32 @@ mod tests {
         assert_eq!(o.spool.max_rows, 500);
     }
 
+    /// The library's defaults (what `RouterOptions::new` gives an integrator) are the site
+    /// config's defaults: one value each. Expected values written out from docs/config.md.
+    #[test]
+    fn library_defaults_are_the_config_defaults() {
+        let c = SiteConfig::from_toml_str("site = \"site-a\"\n", "s.toml").unwrap();
+        let from_config = c.router_options().unwrap();
+        let library = RouterOptions::new(
+            BusOptions::new("nats://127.0.0.1:4222"),
+            SpoolOptions::new("labwire.db"),
+        );
+        for o in [&from_config, &library] {
+            assert_eq!(o.bus.stream.max_age, Duration::from_secs(30 * 86_400));
+            assert_eq!(o.bus.stream.max_bytes, 10 << 30);
+            assert_eq!(o.bus.stream.duplicate_window, Duration::from_secs(86_400));
+            assert_eq!(o.bus.ack_deadline, Duration::from_millis(2500));
+            assert_eq!(o.spool.max_rows, 1_000_000);
+            assert_eq!(o.spool.max_bytes, 2 << 30);
+            assert_eq!(o.bus.ping_interval, Duration::from_secs(20));
+            assert_eq!(o.bus.connect_timeout, Duration::from_secs(5));
+        }
+        assert_eq!(
+            crate::query::DEFAULT_QUERY_TIMEOUT,
+            crate::config::DEFAULT_HOST_QUERY_TIMEOUT
+        );
+    }
+
     #[test]
     fn a_missing_seed_file_is_a_clear_error() {
         let c = SiteConfig::from_toml_str(

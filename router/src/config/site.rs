@@ -80,6 +80,9 @@ struct Sections {
     ingest: RawIngest,
     metrics: RawMetrics,
     logging: RawLogging,
+    /// `None`: no `[uplink]` section; else the section (`None` when it did not deserialise)
+    /// and the span of its key.
+    uplink: Option<(Option<super::uplink::RawUplink>, Range<usize>)>,
     /// Each instrument with the span of its table, or `None` when it did not deserialise.
     instruments: Vec<(Option<RawInstrument>, Range<usize>)>,
 }
@@ -96,6 +99,10 @@ fn sections(c: &mut Collector<'_>, root: DeTable<'_>) -> Sections {
             "ingest" => s.ingest = section(c, value).unwrap_or_default(),
             "metrics" => s.metrics = section(c, value).unwrap_or_default(),
             "logging" => s.logging = section(c, value).unwrap_or_default(),
+            "uplink" => {
+                let span = key.span();
+                s.uplink = Some((section(c, value), span));
+            }
             "instrument" => {
                 match value.into_inner() {
                     DeValue::Array(items) => {
@@ -204,6 +211,10 @@ fn build(c: &mut Collector<'_>, s: Sections) -> Option<SiteConfig> {
         ),
     };
     let metrics = metrics(c, s.metrics);
+    let uplink = match s.uplink {
+        Some((Some(u), span)) => super::uplink::uplink(c, u, span, &storage.path),
+        _ => None,
+    };
     let logging = LoggingConfig {
         level: s.logging.level.unwrap_or(LogLevel::Info),
         json: s.logging.json.unwrap_or(false),
@@ -237,6 +248,7 @@ fn build(c: &mut Collector<'_>, s: Sections) -> Option<SiteConfig> {
         ingest,
         metrics: metrics?,
         logging,
+        uplink,
         instruments: placed.into_iter().map(|p| p.config).collect(),
     })
 }

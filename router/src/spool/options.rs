@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Default row limit: 100 000 events (a day of a busy chemistry analyser).
-pub const DEFAULT_MAX_ROWS: u64 = 100_000;
-/// Default payload limit: 256 MiB.
-pub const DEFAULT_MAX_BYTES: u64 = 256 * 1024 * 1024;
+/// Default row limit: the site config's `[spool] max_events` default.
+pub const DEFAULT_MAX_ROWS: u64 = crate::config::DEFAULT_SPOOL_MAX_EVENTS;
+/// Default payload limit: the site config's `[spool] max_bytes` default.
+pub const DEFAULT_MAX_BYTES: u64 = crate::config::DEFAULT_SPOOL_MAX_BYTES;
 /// Rows kept free beyond the limits for `status` events, so "spool full" itself can be queued.
 pub const STATUS_RESERVE_ROWS: u64 = 64;
 /// Bytes kept free beyond the limits for `status` events.

@@ -48,6 +48,10 @@ struct Header {
     qc: bool,
 }
 
+/// The note on events of a message whose H record had an empty delimiter definition.
+pub(crate) const DEFAULTED_DELIMITERS: &str =
+    "ASTM H-2 delimiter definition empty: standard delimiters \\^& assumed";
+
 /// Maps one message; `Err(number of events)` when its events would carry more than
 /// `max_raw_bytes` of `raw` copies (every event holds the whole message text).
 pub(crate) fn map(
@@ -142,6 +146,9 @@ pub(crate) fn map(
         event.sender.clone_from(&header.sender);
         event.message_time.clone_from(&header.message_time);
         event.raw = Some(raw.to_owned());
+        if message.delimiters_defaulted() {
+            event.notes.push(DEFAULTED_DELIMITERS.to_owned());
+        }
         events.push(event);
     }
     Ok(MessageEvents {

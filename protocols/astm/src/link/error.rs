@@ -67,11 +67,13 @@ impl fmt::Display for FrameError {
 
 impl std::error::Error for FrameError {}
 
-/// Renders a byte for messages: printable ASCII as `'x'`, others as `0xNN`.
+/// Renders a byte for reasons: control bytes by their code (`0xNN`), anything else as "a text
+/// byte" — never its value, which may be part of patient data (conventions §3: reasons name
+/// positions and field ids, not contents).
 pub(crate) fn show_byte(b: u8) -> String {
-    if b.is_ascii_graphic() {
-        format!("'{}' (0x{b:02X})", char::from(b))
-    } else {
+    if b.is_ascii_control() {
         format!("0x{b:02X}")
+    } else {
+        "a text byte".to_owned()
     }
 }

@@ -80,12 +80,19 @@ pub enum LinkEvent {
     PeerBusy,
     /// The transfer phase ended; the link is neutral.
     Terminated,
-    /// An incomplete received message was dropped (EOT, new ENQ or receiver timer).
+    /// An incomplete received message was dropped (EOT, new ENQ or receiver timer, or the
+    /// sender gave up after its final frame was refused): it was never acknowledged as a whole,
+    /// so it is never a [`LinkEvent::Message`].
     Discarded {
         /// Bytes of text dropped.
         len: usize,
         /// Why.
         reason: &'static str,
+        /// Offset in the received byte stream of the first frame of the dropped text.
+        offset: Option<usize>,
+        /// The dropped text (at most [`super::LinkConfig::max_message`] bytes; patient data,
+        /// local only).
+        text: Vec<u8>,
     },
     /// A protocol error in the received bytes (bad frame, noise, flood).
     Rejected {

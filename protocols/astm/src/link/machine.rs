@@ -60,6 +60,10 @@ struct Incoming {
     held: Option<u64>,
     /// How the last accepted frame ended.
     last_end: Option<FrameEnd>,
+    /// How the frame before the last accepted one ended, restored by [`Link::reject`].
+    previous_end: Option<FrameEnd>,
+    /// Stream offset of the first frame of the text being received.
+    started_at: Option<usize>,
     repeated_enq: u32,
 }
 
@@ -177,6 +181,9 @@ impl Link {
         }
         self.rx.held = None;
         self.rx.text.clear();
+        self.rx.last_end = None;
+        self.rx.previous_end = None;
+        self.rx.started_at = None;
         self.tx.push(ACK);
         self.phase = Phase::Receiving {
             deadline: now + self.config.receiver_timeout,
@@ -195,11 +202,23 @@ impl Link {
         if let Some(previous) = self.rx.previous.take() {
             self.rx.expected = previous;
         }
+        // The refused frame is as if never received: the text ends where the frame before it
+        // ended (ETB), so an EOT now drops it instead of delivering it truncated.
+        self.rx.last_end = self.rx.previous_end.take();
         self.nak();
         self.phase = Phase::Receiving {
             deadline: now + self.config.receiver_timeout,
         };
         true
+    }
+
+    /// True while `token`'s message waits for [`Link::commit`] or [`Link::reject`]. False for
+    /// a message handed over after its frames were all acknowledged (ETX frames without an L
+    /// record, delivered at EOT): the sender already counts it as delivered, so the caller must
+    /// keep it itself until it is durable.
+    #[must_use]
+    pub fn holds(&self, token: &DeliveryToken) -> bool {
+        self.rx.held == Some(token.id)
     }
 
     /// Feeds bytes read from the line.
@@ -282,11 +301,14 @@ impl Link {
                 return;
             }
             self.stats.frames_received += 1;
+            if self.rx.text.is_empty() {
+                self.rx.started_at = Some(frame.offset);
+            }
             self.rx.last_start = self.rx.text.len();
             self.rx.text.extend_from_slice(frame.text);
             self.rx.previous = Some(number);
             self.rx.expected = frame.number.next().value();
-            self.rx.last_end = Some(frame.end);
+            self.rx.previous_end = self.rx.last_end.replace(frame.end);
             if frame.end == FrameEnd::Last && message_complete(&self.rx.text) {
                 let id = self.deliver();
                 self.rx.held = Some(id);
@@ -405,6 +427,8 @@ impl Link {
         self.rx.previous = None;
         self.rx.held = None;
         self.rx.last_end = None;
+        self.rx.previous_end = None;
+        self.rx.started_at = None;
         self.rx.repeated_enq = 0;
         self.events
             .push_back(LinkEvent::Established(Direction::Receiving));
@@ -438,11 +462,18 @@ impl Link {
 
     fn discard(&mut self, reason: &'static str) {
         if !self.rx.text.is_empty() {
-            let len = self.rx.text.len();
-            self.rx.text.clear();
-            self.events.push_back(LinkEvent::Discarded { len, reason });
+            let text = std::mem::take(&mut self.rx.text);
+            self.events.push_back(LinkEvent::Discarded {
+                len: text.len(),
+                reason,
+                offset: self.rx.started_at,
+                text,
+            });
         }
         self.rx.previous = None;
+        self.rx.last_end = None;
+        self.rx.previous_end = None;
+        self.rx.started_at = None;
     }
 
     fn nak(&mut self) {

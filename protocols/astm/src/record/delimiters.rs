@@ -75,6 +75,20 @@ impl Delimiters {
         Self::new(field, repeat, component, escape)
     }
 
+    /// Like [`Delimiters::from_header`], but an **empty** delimiter definition (`H||||…`, sent
+    /// by some instruments) gets the standard repeat, component and escape delimiters (`\^&`)
+    /// with the field delimiter found after `H`. Returns whether that happened, so the caller
+    /// can note it. A non-empty but bad definition is still an error.
+    pub fn from_header_lenient(record: &[u8]) -> Result<(Self, bool), &'static str> {
+        if let Ok((rest, (field, []))) = header_definition(record)
+            && rest.first().is_none_or(|&b| b == field)
+        {
+            let std = Self::default();
+            return Self::new(field, std.repeat, std.component, std.escape).map(|d| (d, true));
+        }
+        Self::from_header(record).map(|d| (d, false))
+    }
+
     /// True for the three structural delimiters (field, repeat, component).
     #[inline]
     pub fn is_structural(&self, b: u8) -> bool {

@@ -11,10 +11,11 @@ pub enum RecordErrorKind {
     #[error("no ASTM records in the input")]
     Empty,
     /// The first record of a message is not an H (header) record.
-    #[error("not an ASTM message: expected an H record, found {found:?}")]
+    #[error("not an ASTM message: expected an H record first, found {}", first_record(*.record_type))]
     MissingHeader {
-        /// The first bytes of the offending record, lossily decoded (at most 16 bytes).
-        found: String,
+        /// The record type id (field 1) of the first record when it looks like a record (a
+        /// letter, then a delimiter or nothing); never any content of the record.
+        record_type: Option<char>,
     },
     /// The H record's delimiter definition (H-1/H-2) is unusable.
     #[error("bad delimiter definition in the H record: {0}")]
@@ -46,6 +47,13 @@ pub enum RecordErrorKind {
         /// The configured limit.
         limit: usize,
     },
+}
+
+fn first_record(record_type: Option<char>) -> String {
+    match record_type {
+        Some(t) => format!("record type {t}"),
+        None => "text that is not a record".to_owned(),
+    }
 }
 
 /// A record-layer error: what is wrong and where (byte offset into the parsed input).

@@ -43,6 +43,8 @@ pub struct Message<'a> {
     /// No escape character after the H record's delimiter definition: every record splits on
     /// its delimiters alone.
     plain: bool,
+    /// The H record's delimiter definition (H-2) was empty: standard delimiters assumed.
+    defaulted: bool,
 }
 
 impl<'a> Message<'a> {
@@ -75,6 +77,12 @@ impl<'a> Message<'a> {
     /// The delimiters declared by the H record.
     pub fn delimiters(&self) -> Delimiters {
         self.delims
+    }
+
+    /// True when the H record's delimiter definition (H-2) was empty and the standard
+    /// delimiters were assumed ([`Delimiters::from_header_lenient`]).
+    pub fn delimiters_defaulted(&self) -> bool {
+        self.defaulted
     }
 
     /// Number of records (blank lines not counted).
@@ -172,12 +180,16 @@ impl<'a> Messages<'a> {
             if self.after_terminator {
                 return fail(RecordErrorKind::RecordAfterTerminator);
             }
-            let shown = header.get(..16).unwrap_or(header);
-            return fail(RecordErrorKind::MissingHeader {
-                found: String::from_utf8_lossy(shown).into_owned(),
-            });
+            let record_type = match header {
+                [t] if t.is_ascii_alphabetic() => Some(char::from(*t)),
+                [t, d, ..] if t.is_ascii_alphabetic() && !d.is_ascii_alphanumeric() => {
+                    Some(char::from(t.to_ascii_uppercase()))
+                }
+                _ => None,
+            };
+            return fail(RecordErrorKind::MissingHeader { record_type });
         }
-        let delims = match Delimiters::from_header(header) {
+        let (delims, defaulted) = match Delimiters::from_header_lenient(header) {
             Ok(d) => d,
             Err(why) => return fail(RecordErrorKind::BadDelimiters(why)),
         };
@@ -238,6 +250,7 @@ impl<'a> Messages<'a> {
             delims,
             records,
             plain,
+            defaulted,
         }))
     }
 

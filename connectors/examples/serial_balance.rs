@@ -13,19 +13,20 @@
 //! deadlines, reconnect logic and durability gate as the ASTM and HL7 connectors.
 //!
 //! ```text
-//! cargo run --example serial_balance                       # simulated balance on a pty, events printed
-//! cargo run --example serial_balance -- --serial /dev/serial/by-id/usb-FTDI_…  # a real balance
-//! cargo run --example serial_balance -- --nats nats://127.0.0.1:4222   # publish on the local bus
+//! cargo run -p labwire-connectors --example serial_balance          # simulated balance on a pty, events printed
+//! cargo run -p labwire-connectors --example serial_balance -- --serial /dev/serial/by-id/usb-FTDI_…  # a real balance
+//! cargo run -p labwire-connectors --example serial_balance -- --nats nats://127.0.0.1:4222   # publish on the local bus
+//! cargo build -p labwire-connectors --no-default-features --example serial_balance   # API only: no async-nats, no sqlx
 //! ```
 //!
 //! With `--nats` the events go to `lab.site-a.balance-1.telemetry` through the router (spooled to
-//! `serial_balance-spool.db` while NATS is down).
+//! `serial_balance-spool.db` while NATS is down); that needs the `router` feature (default).
 
 use labwire_connectors::serial_line::{LineError, SerialLineConnector};
 use labwire_connectors::transport::{
     BackoffConfig, Connection, SerialPort, SerialSettings, Transport,
 };
-use labwire_connectors::{Connector, ConnectorContext, Ingest, MemoryIngest, RouterIngest, run};
+use labwire_connectors::{Connector, ConnectorContext, Ingest, MemoryIngest, run};
 use labwire_event::{InstrumentId, Observation, SiteId};
 use nom::branch::alt;
 use nom::bytes::complete::{tag, take_while1};
@@ -146,20 +147,7 @@ async fn main() {
 
     match arg("--nats") {
         Some(url) => {
-            let opts = labwire_router::RouterOptions::new(
-                labwire_router::BusOptions::new(url),
-                labwire_router::SpoolOptions::new("serial_balance-spool.db"),
-            );
-            let router = labwire_router::Router::start(opts).await.unwrap();
-            let ingest = RouterIngest::new(&router);
-            serve(
-                connector,
-                transport,
-                ConnectorContext::new(site, instrument, ingest),
-                simulated,
-            )
-            .await;
-            router.shutdown().await;
+            publish_on_the_bus(&url, connector, transport, site, instrument, simulated).await
         }
         None => {
             let ingest = MemoryIngest::new();
@@ -169,6 +157,45 @@ async fn main() {
             printer.abort();
         }
     }
+}
+
+/// `--nats`: through labwire's router (JetStream, spooled while the bus is down).
+#[cfg(feature = "router")]
+async fn publish_on_the_bus<C: Connector>(
+    url: &str,
+    connector: C,
+    transport: Transport,
+    site: SiteId,
+    instrument: InstrumentId,
+    simulated: bool,
+) {
+    let opts = labwire_router::RouterOptions::new(
+        labwire_router::BusOptions::new(url),
+        labwire_router::SpoolOptions::new("serial_balance-spool.db"),
+    );
+    let router = labwire_router::Router::start(opts).await.unwrap();
+    let ingest = labwire_connectors::RouterIngest::new(&router);
+    serve(
+        connector,
+        transport,
+        ConnectorContext::new(site, instrument, ingest),
+        simulated,
+    )
+    .await;
+    router.shutdown().await;
+}
+
+/// `--nats` without the `router` feature.
+#[cfg(not(feature = "router"))]
+async fn publish_on_the_bus<C: Connector>(
+    _url: &str,
+    _connector: C,
+    _transport: Transport,
+    _site: SiteId,
+    _instrument: InstrumentId,
+    _simulated: bool,
+) {
+    eprintln!("--nats needs the `router` feature of labwire-connectors (on by default)");
 }
 
 /// Runs the connector until Ctrl-C (or, in simulation, until the five readings are stored).
