@@ -6,4 +6,5 @@ pub mod parse;
 pub mod render;
 pub mod run;
 pub mod sim;
+mod sim_modbus;
 pub mod tail;

@@ -119,3 +119,79 @@ async fn labwire_run_polls_modbus_devices_onto_the_bus() {
     assert!(info.state.messages >= 3, "{:?}", info.state);
     stop.cancel();
 }
+
+/// `labwire sim --protocol modbus` plays a gateway with two fridges; `labwire run` polls both:
+/// what a test lab does with two commands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labwire_sim_plays_modbus_devices_that_labwire_run_polls() {
+    use std::io::{BufRead, BufReader};
+    let nats = NatsServer::start().unwrap();
+    let mut sim = Command::new(env!("CARGO_BIN_EXE_labwire"))
+        .args([
+            "sim",
+            "--protocol",
+            "modbus",
+            "--listen",
+            "127.0.0.1:0",
+            "--instruments",
+            "2",
+            "--duration",
+            "2m",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // "labwire sim: modbus tcp 127.0.0.1:PORT: units 1-2 playing fridge-generic"
+    let mut first = String::new();
+    BufReader::new(sim.stderr.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let _sim = Labwire(sim);
+    let addr = first
+        .strip_prefix("labwire sim: modbus tcp ")
+        .and_then(|rest| rest.split_once(": units 1-2"))
+        .map(|(addr, _)| addr.to_owned())
+        .unwrap_or_else(|| panic!("unexpected first line: {first:?}"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("site.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "site = \"site-a\"\n[nats]\nurl = \"{}\"\n[stream]\nmax_bytes = \"64MiB\"\n[storage]\npath = {:?}\n[metrics]\nenabled = false\n\
+             [[instrument]]\nid = \"fridge-1\"\nprotocol = \"modbus\"\nconnect = \"{addr}\"\nunit = 1\nprofile = \"fridge-generic\"\npoll = \"100ms\"\n\
+             [[instrument]]\nid = \"fridge-2\"\nprotocol = \"modbus\"\nconnect = \"{addr}\"\nunit = 2\nprofile = \"fridge-generic\"\npoll = \"100ms\"\n",
+            nats.url(),
+            dir.path().join("spool.db"),
+        ),
+    )
+    .unwrap();
+    let app = async_nats::connect(nats.url()).await.unwrap();
+    let mut telemetry = app.subscribe("lab.site-a.*.telemetry").await.unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_labwire"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _run = Labwire(run);
+    let mut with_temperature = std::collections::BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while with_temperature.len() < 2 {
+        let msg = tokio::time::timeout_at(deadline, telemetry.next())
+            .await
+            .unwrap_or_else(|_| panic!("timed out; fridges seen: {with_temperature:?}"))
+            .unwrap();
+        let e: Event = serde_json::from_slice(&msg.payload).unwrap();
+        if let Some(v) = value(&e, "temperature") {
+            assert!(v.parse::<f64>().is_ok(), "a plain decimal: {v}");
+            with_temperature.insert(e.instrument.to_string());
+        }
+    }
+    assert_eq!(
+        with_temperature.into_iter().collect::<Vec<_>>(),
+        vec!["fridge-1".to_owned(), "fridge-2".to_owned()]
+    );
+}
