@@ -75,7 +75,8 @@ pub enum NatsError {
 
 /// The configuration file of a local server: only its JetStream storage limits (everything
 /// else is on the command line).
-const LOCAL_SERVER_CONF: &str = "jetstream {\n  max_file_store: 1TB\n  max_memory_store: 256MB\n}\n";
+const LOCAL_SERVER_CONF: &str =
+    "jetstream {\n  max_file_store: 1TB\n  max_memory_store: 256MB\n}\n";
 
 /// How to start the server.
 #[derive(Debug, Clone)]
