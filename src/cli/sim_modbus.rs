@@ -108,7 +108,9 @@ pub(crate) async fn run(args: &Args) -> ExitCode {
             Ok(l) => l,
             Err(e) => return usage(format!("--listen {addr}: {e}")),
         };
-        let local = listener.local_addr().map_or(addr.clone(), |a| a.to_string());
+        let local = listener
+            .local_addr()
+            .map_or(addr.clone(), |a| a.to_string());
         eprintln!(
             "labwire sim: modbus tcp {local}: units 1-{units} playing {}",
             profile.name

@@ -9,8 +9,8 @@
 
 pub mod commands;
 mod counting;
-mod modbus;
 pub mod instruments;
+mod modbus;
 pub mod readiness;
 #[cfg(test)]
 mod tests;

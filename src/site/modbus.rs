@@ -27,7 +27,10 @@ pub fn start_lines(
             .devices
             .into_iter()
             .filter_map(|spec| {
-                let instrument = config.instruments.iter().find(|i| i.id == spec.instrument)?;
+                let instrument = config
+                    .instruments
+                    .iter()
+                    .find(|i| i.id == spec.instrument)?;
                 let ingest = CountingIngest::new(
                     RouterIngest::new(router).with_query_timeout(instrument.host_query_timeout),
                     metrics.events().clone(),
