@@ -9,5 +9,7 @@
 mod canary;
 mod demo;
 mod durations;
+mod modbus_run;
 mod parse;
+mod render;
 mod run;
