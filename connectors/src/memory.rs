@@ -25,6 +25,7 @@ struct State {
     failing: bool,
     /// Submits still to fail before `failing` decides again ([`MemoryIngest::fail_next`]).
     fail_next: u32,
+    bus_limit: Option<usize>,
     replies: HashMap<String, QueryReply>,
 }
 
@@ -46,6 +47,14 @@ impl MemoryIngest {
     pub fn fail_next(&self, n: u32) {
         if let Ok(mut s) = self.inner.state.lock() {
             s.fail_next = n;
+        }
+    }
+
+    /// Refuses, as a real bus would, every submit holding an event whose JSON is larger than
+    /// `limit` bytes ([`IngestFailure::TooLarge`]); `None` lifts the limit.
+    pub fn set_bus_limit(&self, limit: Option<usize>) {
+        if let Ok(mut s) = self.inner.state.lock() {
+            s.bus_limit = limit;
         }
     }
 
@@ -93,15 +102,25 @@ impl Ingest for MemoryIngest {
                 .inner
                 .state
                 .lock()
-                .map_err(|_| IngestFailure("poisoned".into()))?;
+                .map_err(|_| IngestFailure::Unavailable("poisoned".into()))?;
             if s.fail_next > 0 {
                 s.fail_next -= 1;
-                return Err(IngestFailure(
+                return Err(IngestFailure::Unavailable(
                     "memory ingest told to fail this submit".into(),
                 ));
             }
             if s.failing {
-                return Err(IngestFailure("memory ingest set to fail".into()));
+                return Err(IngestFailure::Unavailable(
+                    "memory ingest set to fail".into(),
+                ));
+            }
+            if let Some(limit) = s.bus_limit {
+                for ev in &events {
+                    let size = serde_json::to_vec(ev).map_or(usize::MAX, |json| json.len());
+                    if size > limit {
+                        return Err(IngestFailure::TooLarge { size, limit });
+                    }
+                }
             }
             s.events.extend(events);
         }
