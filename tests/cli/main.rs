@@ -9,6 +9,7 @@
 mod canary;
 mod demo;
 mod durations;
+mod modbus_interop;
 mod modbus_run;
 mod parse;
 mod render;
