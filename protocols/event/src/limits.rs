@@ -43,6 +43,11 @@ pub const NATS_DEFAULT_MAX_PAYLOAD: usize = 1 << 20;
 /// fields, headers): 64 KiB. Generous on purpose; a lab event's JSON without `raw` is a few KB.
 pub const EVENT_OVERHEAD_BYTES: usize = 64 << 10;
 
+/// Most bytes of the offending input an `error` event carries in `raw` when the input itself
+/// cannot be stored (a message larger than the bus accepts): 4 KiB, the start of the message,
+/// enough to see its header and first segments or records.
+pub const ERROR_EXCERPT_BYTES: usize = 4 << 10;
+
 /// Largest message whose events surely fit in one publish on a bus with this `max_payload`.
 ///
 /// `raw` is carried as a JSON string: bytes that JSON escapes (`\r` between segments, other
@@ -67,6 +72,8 @@ const _: () = assert!(
     MIN_MESSAGE_BYTES <= DEFAULT_MESSAGE_BYTES && DEFAULT_MESSAGE_BYTES <= MAX_MESSAGE_BYTES
 );
 const _: () = assert!(DEFAULT_FRAME_BYTES <= DEFAULT_MESSAGE_BYTES);
+// An error event with its excerpt fits on a default bus even if JSON escapes every byte (`\u00XX`).
+const _: () = assert!(ERROR_EXCERPT_BYTES * 6 + EVENT_OVERHEAD_BYTES <= NATS_DEFAULT_MAX_PAYLOAD);
 
 #[cfg(test)]
 mod tests {
