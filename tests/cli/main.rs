@@ -9,6 +9,7 @@
 mod demo;
 mod durations;
 mod hub;
+mod modbus_interop;
 mod modbus_run;
 mod parse;
 mod render;
