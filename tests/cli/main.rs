@@ -9,6 +9,7 @@
 mod canary;
 mod demo;
 mod durations;
+mod hub;
 mod modbus_interop;
 mod modbus_run;
 mod parse;
