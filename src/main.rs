@@ -1,8 +1,8 @@
 //! The `labwire` command line (shared conventions §4).
 //!
 //! One binary for every job: decode captures (`parse`), run a site (`run`), follow the bus
-//! (`tail`), validate a site config (`check-config`), run simulated instruments (`sim`) and the
-//! all-in-one demo (`demo`). Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad input.
+//! (`tail`), validate a site config (`check-config`), run simulated instruments (`sim`), the
+//! all-in-one demo (`demo`) and render per-site deployment files (`render`). Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad input.
 
 mod cli;
 
@@ -32,6 +32,9 @@ enum Command {
     /// The all-in-one demo: local NATS, router, connectors and simulated instruments, with a
     /// live view and a loss/duplicate verification at the end.
     Demo(cli::demo::Args),
+    /// Render per-site configuration and deployment files from templates (or check a rendered
+    /// tree for drift with --check).
+    Render(cli::render::Args),
 }
 
 fn main() -> ExitCode {
@@ -53,5 +56,6 @@ fn main() -> ExitCode {
         Command::Tail(args) => cli::tail::run(args),
         Command::Sim(args) => cli::sim::run(*args),
         Command::Demo(args) => cli::demo::run(args),
+        Command::Render(args) => cli::render::run(args),
     }
 }

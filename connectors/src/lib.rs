@@ -6,6 +6,7 @@
 //! - [`Connector`] + [`run`]: one driver loop for every protocol, with read/write/idle deadlines,
 //!   acknowledgement gated on durability ([`Ingest`]), status events and [`LinkHealth`].
 //! - [`serial_line`]: line-oriented serial devices (balances, pH meters).
+//! - [`modbus`]: Modbus TCP/RTU devices polled by profile, one scheduler per physical line.
 //!
 //! The `router` feature (default) adds [`RouterIngest`] and the command pump, which run
 //! connectors against labwire's router (NATS JetStream and the SQLite spool). Without it the crate
@@ -22,6 +23,7 @@ mod ingest;
 mod link;
 mod link_metrics;
 mod memory;
+pub mod modbus;
 #[cfg(feature = "router")]
 mod router;
 pub mod serial_line;

@@ -172,10 +172,12 @@ serial = "/dev/ttyS0"
 id = "fridge"
 protocol = "modbus"
 listen = "0.0.0.0:502"
+profile = "fridge-generic"
 [[instrument]]
 id = "fridge-rtu"
 protocol = "modbus"
 serial = "/dev/ttyS1"
+profile = "fridge-generic"
 "#;
     let errs = errors(text);
     assert_eq!(lines(text), [5, 9], "{errs:#?}");

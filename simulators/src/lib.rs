@@ -12,6 +12,7 @@
 //! - [`replay`]: capture files sent with their original framing.
 //! - [`ledger`], [`verify`]: what was sent and acknowledged, checked against the NATS bus.
 //! - [`runner`]: several instruments at a rate, for a count or a duration.
+//! - [`modbus`]: Modbus devices (TCP, RTU) driven by device profiles, with faults.
 //!
 //! See `docs/simulators.md` for the profile keys, fault plans and the ledger/verifier contract.
 
@@ -19,6 +20,7 @@ mod astm_message;
 pub mod expected_id;
 mod hl7_message;
 pub mod message;
+pub mod modbus;
 pub mod profile;
 pub mod replay;
 pub mod runner;

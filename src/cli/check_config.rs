@@ -4,7 +4,9 @@
 //! failure prints every error as `FILE:LINE:COL: message` on stderr, exit 2.
 
 use labwire_event::limits::NATS_DEFAULT_MAX_PAYLOAD;
-use labwire_router::config::{LoadError, SiteConfig, Transport, format_byte_size, format_duration};
+use labwire_router::config::{
+    LoadError, ProtocolSettings, SiteConfig, Transport, format_byte_size, format_duration,
+};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -121,12 +123,23 @@ fn summary(name: &str, c: &SiteConfig, quiet: bool) -> String {
             }
             _ => String::new(),
         };
+        let device = match &i.settings {
+            ProtocolSettings::Modbus(m) => format!(
+                " unit {} profile {} ({} points) poll {}",
+                m.unit,
+                m.profile.profile.name,
+                m.profile.profile.points.len(),
+                format_duration(m.poll)
+            ),
+            _ => String::new(),
+        };
         out.push_str(&format!(
-            "  {:<12} {:<11} {}{}{}\n",
+            "  {:<12} {:<11} {}{}{}{}\n",
             i.id.as_str(),
             i.protocol().as_str(),
             i.transport,
             peers,
+            device,
             if i.enabled { "" } else { " (disabled)" }
         ));
     }
@@ -163,6 +176,18 @@ mod tests {
         assert_eq!(
             summary("site.toml", &c, true),
             "site.toml: ok (2 instruments)\n"
+        );
+    }
+
+    #[test]
+    fn the_summary_names_a_devices_unit_profile_and_poll() {
+        let c = config(
+            "site = \"site-a\"\n[[instrument]]\nid = \"fridge-3\"\nprotocol = \"modbus\"\nconnect = \"10.20.5.3:502\"\nunit = 3\nprofile = \"fridge-generic\"\npoll = \"10s\"\n",
+        );
+        let s = summary("site.toml", &c, false);
+        assert!(
+            s.contains("fridge-3     modbus      connect 10.20.5.3:502 unit 3 profile fridge-generic (5 points) poll 10s\n"),
+            "{s}"
         );
     }
 

@@ -5,8 +5,10 @@
 //! instrument connectors. On SIGTERM or SIGINT it stops accepting, lets work in progress finish
 //! and leaves undelivered events in the spool for the next start (exit 0). ASTM and HL7
 //! instruments get their connectors (`labwire-connectors`), with order downloads when they
-//! take orders; Modbus and serial-line connectors are not built in yet, and such instruments are
-//! reported in the log as not served. The composition itself is the library's [`Site`].
+//! take orders; Modbus instruments are polled by one scheduler per physical line
+//! (`labwire_connectors::modbus`). Serial-line connectors are not built in yet, and such
+//! instruments are reported in the log as not served. The composition itself is the library's
+//! [`Site`].
 
 use labwire::{Site, SiteError};
 use labwire_router::config::LogLevel;

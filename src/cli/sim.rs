@@ -30,6 +30,9 @@ pub enum ProtocolArg {
     Astm,
     /// HL7 v2 over MLLP.
     Hl7,
+    /// Modbus devices (TCP with `--listen`, RTU with `--pty`), played from a device profile
+    /// (`--profile`, default `fridge-generic`); see docs/devices.md.
+    Modbus,
 }
 
 /// Arguments of `labwire sim`.
@@ -134,6 +137,9 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if args.protocol == Some(ProtocolArg::Modbus) {
+        return runtime.block_on(super::sim_modbus::run(&args));
+    }
     runtime.block_on(run_async(args))
 }
 
@@ -182,9 +188,10 @@ fn profile(args: &Args) -> Result<Profile, String> {
         (None, _) => "cobas-c111",
     };
     let p = Profile::load(name).map_err(|e| e.to_string())?;
-    let want = args.protocol.map(|a| match a {
-        ProtocolArg::Astm => WireProtocol::Astm,
-        ProtocolArg::Hl7 => WireProtocol::Hl7,
+    let want = args.protocol.and_then(|a| match a {
+        ProtocolArg::Astm => Some(WireProtocol::Astm),
+        ProtocolArg::Hl7 => Some(WireProtocol::Hl7),
+        ProtocolArg::Modbus => None,
     });
     if want.is_some_and(|w| w != p.protocol) {
         return Err(format!(
@@ -413,6 +420,9 @@ async fn replay(
     let protocol = match args.protocol {
         Some(ProtocolArg::Astm) => WireProtocol::Astm,
         Some(ProtocolArg::Hl7) => WireProtocol::Hl7,
+        Some(ProtocolArg::Modbus) => {
+            return Err(usage("--replay plays ASTM or HL7 captures, not Modbus"));
+        }
         None => detect_protocol(&bytes),
     };
     let instrument: InstrumentId =

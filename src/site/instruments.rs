@@ -49,6 +49,7 @@ pub async fn start_all(
             Err(e) => return Err(SiteError::Instrument(instrument.id.to_string(), e)),
         }
     }
+    served += super::modbus::start_lines(config, router, metrics, tasks, shutdown, uplink);
     Ok(served)
 }
 
@@ -82,7 +83,9 @@ impl Start<'_> {
         let sends = match &instrument.settings {
             ProtocolSettings::Astm(a) => a.bidirectional,
             ProtocolSettings::Hl7(_) => true,
-            ProtocolSettings::Modbus | ProtocolSettings::SerialLine => {
+            // One scheduler per physical line, started by `super::modbus::start_lines`.
+            ProtocolSettings::Modbus(_) => return Ok(false),
+            ProtocolSettings::SerialLine => {
                 tracing::warn!(
                     instrument = %instrument.id,
                     protocol = instrument.protocol().as_str(),

@@ -10,6 +10,7 @@
 pub mod commands;
 mod counting;
 pub mod instruments;
+mod modbus;
 pub mod readiness;
 #[cfg(test)]
 mod tests;

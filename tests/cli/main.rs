@@ -8,5 +8,7 @@
 
 mod demo;
 mod durations;
+mod modbus_run;
 mod parse;
+mod render;
 mod run;

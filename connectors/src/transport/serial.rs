@@ -64,7 +64,7 @@ impl SerialPort {
         &mut self.backoff
     }
 
-    fn try_open(&self) -> Result<tokio_serial::SerialStream, tokio_serial::Error> {
+    pub(crate) fn try_open(&self) -> Result<tokio_serial::SerialStream, tokio_serial::Error> {
         let s = &self.settings;
         #[cfg_attr(not(unix), allow(unused_mut))]
         let mut port = tokio_serial::new(&s.path, s.baud)

@@ -141,6 +141,11 @@ impl<'a> Collector<'a> {
         }
     }
 
+    /// The name the text was loaded under (usually the file path).
+    pub(crate) fn source_name(&self) -> &'a str {
+        self.source_name
+    }
+
     /// The text being checked.
     pub(crate) fn text(&self) -> &'a str {
         self.text

@@ -29,6 +29,19 @@ pub const DEFAULT_ASTM_MAX_RETRIES: u8 = 6;
 pub const DEFAULT_HL7_ACK_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default serial baud rate.
 pub const DEFAULT_BAUD: u32 = 9600;
+/// Default Modbus unit (slave) id (`unit`).
+pub const DEFAULT_MODBUS_UNIT: u8 = 1;
+/// Default interval at which every point of a device is read (`poll`).
+pub const DEFAULT_DEVICE_POLL: Duration = Duration::from_secs(5);
+/// Default wait for one device answer before the request counts as unanswered
+/// (`[instrument.modbus] timeout`).
+pub const DEFAULT_DEVICE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Default interval after which an unchanged reading is reported again, so a steady device can
+/// be told from a silent one (`[instrument.modbus] keepalive`).
+pub const DEFAULT_DEVICE_KEEPALIVE: Duration = Duration::from_secs(300);
+/// Default longest wait between attempts to reach a unit that stopped answering
+/// (`[instrument.modbus] backoff_max`); the wait doubles from `poll` up to this.
+pub const DEFAULT_DEVICE_BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// Connections an HL7 listener serves at once (`max_connections`): MLLP senders that open a
 /// connection per message overlap the close of one with the open of the next.
 pub const DEFAULT_HL7_MAX_CONNECTIONS: u32 = 16;
@@ -330,6 +343,41 @@ pub struct Hl7Options {
     pub ack_timeout: Duration,
 }
 
+/// A validated device profile, shared by every instrument that names it.
+#[derive(Debug, Clone)]
+pub struct ProfileRef {
+    /// What the config wrote: a built-in name or a path.
+    pub reference: String,
+    /// The parsed and validated profile.
+    pub profile: std::sync::Arc<labwire_modbus_map::DeviceProfile>,
+}
+
+impl PartialEq for ProfileRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.reference == other.reference && *self.profile == *other.profile
+    }
+}
+
+/// Every number in a validated profile is finite, so equality is reflexive.
+impl Eq for ProfileRef {}
+
+/// Modbus options (`unit`, `profile`, `poll` and `[instrument.modbus]`; shared conventions §6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModbusOptions {
+    /// Unit (slave) id, 0-247.
+    pub unit: u8,
+    /// The device profile.
+    pub profile: ProfileRef,
+    /// How often every point is read (points may set a slower `poll` of their own).
+    pub poll: Duration,
+    /// Wait for one answer.
+    pub timeout: Duration,
+    /// An unchanged reading is reported again after this long.
+    pub keepalive: Duration,
+    /// Longest wait between attempts to reach a unit that stopped answering.
+    pub backoff_max: Duration,
+}
+
 /// Protocol-specific settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProtocolSettings {
@@ -337,8 +385,8 @@ pub enum ProtocolSettings {
     Astm(AstmOptions),
     /// HL7 v2.
     Hl7(Hl7Options),
-    /// Modbus (register maps come with the Modbus connector).
-    Modbus,
+    /// Modbus TCP or RTU.
+    Modbus(ModbusOptions),
     /// Serial line device.
     SerialLine,
 }
@@ -368,7 +416,7 @@ impl InstrumentConfig {
         match self.settings {
             ProtocolSettings::Astm(_) => InstrumentProtocol::Astm,
             ProtocolSettings::Hl7(_) => InstrumentProtocol::Hl7,
-            ProtocolSettings::Modbus => InstrumentProtocol::Modbus,
+            ProtocolSettings::Modbus(_) => InstrumentProtocol::Modbus,
             ProtocolSettings::SerialLine => InstrumentProtocol::SerialLine,
         }
     }

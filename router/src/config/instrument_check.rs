@@ -55,7 +55,10 @@ pub(crate) fn validate(
         DEFAULT_HOST_QUERY_TIMEOUT,
         (Duration::from_millis(100), MINUTE),
     );
-    let settings = protocol.map(|p| settings(c, &raw, p));
+    if let Some(p) = protocol {
+        device_keys_only_for_modbus(c, &raw, p);
+    }
+    let settings = protocol.and_then(|p| settings(c, &raw, p));
     Some(InstrumentConfig {
         id: id?,
         enabled: raw.enabled.unwrap_or(true),
@@ -357,7 +360,7 @@ fn settings(
     c: &mut Collector<'_>,
     raw: &RawInstrument,
     protocol: InstrumentProtocol,
-) -> ProtocolSettings {
+) -> Option<ProtocolSettings> {
     if protocol != InstrumentProtocol::Astm
         && let Some(t) = &raw.astm
     {
@@ -384,7 +387,7 @@ fn settings(
         InstrumentProtocol::Astm => {
             let default = super::raw::RawAstm::default();
             let a = raw.astm.as_ref().map_or(&default, Spanned::get_ref);
-            ProtocolSettings::Astm(AstmOptions {
+            Some(ProtocolSettings::Astm(AstmOptions {
                 sender_timer: duration(
                     c,
                     &a.sender_timer,
@@ -423,12 +426,12 @@ fn settings(
                 framing: a.framing.unwrap_or_default(),
                 bidirectional: a.bidirectional.unwrap_or(true),
                 one_record_per_frame: a.one_record_per_frame.unwrap_or(false),
-            })
+            }))
         }
         InstrumentProtocol::Hl7 => {
             let default = super::raw::RawHl7::default();
             let h = raw.hl7.as_ref().map_or(&default, Spanned::get_ref);
-            ProtocolSettings::Hl7(Hl7Options {
+            Some(ProtocolSettings::Hl7(Hl7Options {
                 ack_timeout: duration(
                     c,
                     &h.ack_timeout,
@@ -436,10 +439,129 @@ fn settings(
                     DEFAULT_HL7_ACK_TIMEOUT,
                     (SECOND, 5 * MINUTE),
                 ),
-            })
+            }))
         }
-        InstrumentProtocol::Modbus => ProtocolSettings::Modbus,
-        InstrumentProtocol::SerialLine => ProtocolSettings::SerialLine,
+        InstrumentProtocol::Modbus => modbus(c, raw).map(ProtocolSettings::Modbus),
+        InstrumentProtocol::SerialLine => Some(ProtocolSettings::SerialLine),
+    }
+}
+
+/// Keys of Modbus devices that other protocols must not carry.
+fn device_keys_only_for_modbus(
+    c: &mut Collector<'_>,
+    raw: &RawInstrument,
+    protocol: InstrumentProtocol,
+) {
+    if protocol == InstrumentProtocol::Modbus {
+        return;
+    }
+    let keys = [
+        ("unit", raw.unit.as_ref().map(Spanned::span)),
+        ("profile", raw.profile.as_ref().map(Spanned::span)),
+        ("poll", raw.poll.as_ref().map(Spanned::span)),
+        (
+            "[instrument.modbus]",
+            raw.modbus.as_ref().map(Spanned::span),
+        ),
+    ];
+    for (k, span) in keys {
+        if let Some(span) = span {
+            c.at(
+                span,
+                format!(
+                    "`{k}` applies only to modbus instruments, this one is {}",
+                    protocol.as_str()
+                ),
+            );
+        }
+    }
+}
+
+/// `unit`, `profile`, `poll` and `[instrument.modbus]`. The profile is loaded and validated
+/// here (built-in name, or a path relative to the site config's directory); its errors are
+/// reported at the `profile` value with the profile file's own line and column.
+fn modbus(c: &mut Collector<'_>, raw: &RawInstrument) -> Option<ModbusOptions> {
+    let unit = match &raw.unit {
+        None => DEFAULT_MODBUS_UNIT,
+        Some(u) => match u8::try_from(*u.get_ref()) {
+            Ok(v) if v <= labwire_modbus_map::limits::MAX_UNIT_ID => v,
+            _ => {
+                c.at(
+                    u.span(),
+                    format!(
+                        "unit = {}: a Modbus unit id is 0 to {} (0 is broadcast)",
+                        u.get_ref(),
+                        labwire_modbus_map::limits::MAX_UNIT_ID
+                    ),
+                );
+                DEFAULT_MODBUS_UNIT
+            }
+        },
+    };
+    let poll = duration(
+        c,
+        &raw.poll,
+        "poll",
+        DEFAULT_DEVICE_POLL,
+        (Duration::from_millis(10), 24 * 60 * MINUTE),
+    );
+    let default = super::raw::RawModbus::default();
+    let m = raw.modbus.as_ref().map_or(&default, Spanned::get_ref);
+    let timeout = duration(
+        c,
+        &m.timeout,
+        "timeout",
+        DEFAULT_DEVICE_TIMEOUT,
+        (Duration::from_millis(10), MINUTE),
+    );
+    let keepalive = duration(
+        c,
+        &m.keepalive,
+        "keepalive",
+        DEFAULT_DEVICE_KEEPALIVE,
+        (SECOND, 24 * 60 * MINUTE),
+    );
+    let backoff_max = duration(
+        c,
+        &m.backoff_max,
+        "backoff_max",
+        DEFAULT_DEVICE_BACKOFF_MAX,
+        (SECOND, 60 * MINUTE),
+    );
+    let Some(p) = &raw.profile else {
+        let header = raw.protocol.as_ref().map_or(0..0, Spanned::span);
+        c.at(
+            header,
+            format!(
+                "a modbus instrument needs `profile`: a built-in ({}) or a path to a profile TOML file",
+                labwire_modbus_map::builtin_names().collect::<Vec<_>>().join(", ")
+            ),
+        );
+        return None;
+    };
+    let reference = p.get_ref().trim().to_owned();
+    let base = std::path::Path::new(c.source_name())
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    match labwire_modbus_map::load_profile(&reference, &base, super::units::parse_duration) {
+        Ok(profile) => Some(ModbusOptions {
+            unit,
+            profile: ProfileRef {
+                reference,
+                profile: std::sync::Arc::new(profile),
+            },
+            poll,
+            timeout,
+            keepalive,
+            backoff_max,
+        }),
+        Err(e) => {
+            for line in e.to_string().lines() {
+                c.at(p.span(), format!("profile {reference:?}: {line}"));
+            }
+            None
+        }
     }
 }
 

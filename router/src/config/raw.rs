@@ -115,6 +115,18 @@ pub(crate) struct RawInstrument {
     pub host_query_timeout: S<HumanDuration>,
     pub astm: S<RawAstm>,
     pub hl7: S<RawHl7>,
+    pub unit: S<i64>,
+    pub profile: S<String>,
+    pub poll: S<HumanDuration>,
+    pub modbus: S<RawModbus>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawModbus {
+    pub timeout: S<HumanDuration>,
+    pub keepalive: S<HumanDuration>,
+    pub backoff_max: S<HumanDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
