@@ -10,12 +10,14 @@
 
 use crate::connector::Connector;
 use crate::health::LinkHealth;
-use crate::ingest::{CommandDelivery, CommandOutcome, Ingest};
+use crate::ingest::{CommandDelivery, CommandOutcome, Ingest, IngestFailure};
 use crate::link::{Link, LinkEvent, SendId, Token};
 use crate::status::StatusReporter;
 use crate::transport::{BoxStream, Connection};
 use bytes::BytesMut;
-use labwire_event::{Event, EventKind, InputError, InstrumentId, Origin, QueryReply, SiteId};
+use labwire_event::{
+    Event, EventKind, InputError, InstrumentId, Origin, QueryReply, SiteId, limits,
+};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
@@ -269,17 +271,34 @@ impl<C: Connector, I: Ingest> Driver<'_, C, I> {
         }
     }
 
-    async fn submit(&self, events: Vec<Event>) -> bool {
+    async fn submit(&self, events: Vec<Event>) -> Result<(), IngestFailure> {
         match tokio::time::timeout(self.config.ingest_timeout, self.ingest.submit(events)).await {
-            Ok(Ok(())) => true,
+            Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => {
                 tracing::warn!(instrument = %self.instrument, error = %e, "not durable");
-                false
+                Err(e)
             }
             Err(_) => {
                 tracing::warn!(instrument = %self.instrument, "ingest timed out");
-                false
+                Err(IngestFailure::Unavailable(format!(
+                    "not durable within {:?}",
+                    self.config.ingest_timeout
+                )))
             }
+        }
+    }
+
+    /// Makes an `error` event about `raw` durable. When its event is itself too large for the
+    /// bus (an unusable message of several MiB), it is recorded with the start of `raw` only
+    /// ([`limits::ERROR_EXCERPT_BYTES`]), so that the instrument still gets a definite answer.
+    async fn submit_error(&self, raw: &[u8], error: InputError) -> Result<(), IngestFailure> {
+        let ev = self.error_event(raw, error.clone());
+        match self.submit(vec![ev]).await {
+            Err(IngestFailure::TooLarge { .. }) => {
+                let ev = self.error_event(excerpt(raw), error);
+                self.submit(vec![ev]).await
+            }
+            other => other,
         }
     }
 
@@ -301,9 +320,8 @@ impl<C: Connector, I: Ingest> Driver<'_, C, I> {
             } => {
                 self.health.rejected();
                 let error = InputError { reason, offset };
-                let ev = self.error_event(&raw, error);
                 // Best effort: the bytes were unusable anyway; nothing to acknowledge.
-                let _ = self.submit(vec![ev]).await;
+                let _ = self.submit_error(&raw, error).await;
             }
             LinkEvent::Status { state, detail } => self.status.report(state, detail),
             LinkEvent::Sent(id) => {
@@ -340,10 +358,19 @@ impl<C: Connector, I: Ingest> Driver<'_, C, I> {
             Ok(events) => {
                 let (queries, others): (Vec<Event>, Vec<Event>) =
                     events.into_iter().partition(|e| e.kind == EventKind::Query);
-                if !others.is_empty() && !self.submit(others).await {
-                    self.health.ingest_failure();
-                    link.reject(token, now_std());
-                    return Ok(());
+                if !others.is_empty() {
+                    match self.submit(others).await {
+                        Ok(()) => {}
+                        Err(IngestFailure::TooLarge { size, limit }) => {
+                            self.unstorable(link, token, &raw, size, limit).await;
+                            return Ok(());
+                        }
+                        Err(_) => {
+                            self.health.ingest_failure();
+                            link.reject(token, now_std());
+                            return Ok(());
+                        }
+                    }
                 }
                 if let Some(first) = queries.first() {
                     link.query_received(token, now_std());
@@ -358,8 +385,7 @@ impl<C: Connector, I: Ingest> Driver<'_, C, I> {
             }
             Err(error) => {
                 self.health.rejected();
-                let ev = self.error_event(&raw, error.clone());
-                if self.submit(vec![ev]).await {
+                if self.submit_error(&raw, error.clone()).await.is_ok() {
                     link.refuse(token, &error, now_std());
                 } else {
                     self.health.ingest_failure();
@@ -368,6 +394,38 @@ impl<C: Connector, I: Ingest> Driver<'_, C, I> {
             }
         }
         Ok(())
+    }
+
+    /// A message whose events can never be stored (larger than the bus accepts): an `error`
+    /// event with the size, the limit and the start of the message becomes durable, then the
+    /// instrument gets a definite answer ([`Link::refuse_unstorable`]) instead of being asked to
+    /// resend forever. Only if that error event cannot be stored either is the message rejected
+    /// (a transient failure: the resend is answered once the bus takes the error event).
+    async fn unstorable(
+        &mut self,
+        link: &mut C::Link,
+        token: Token,
+        raw: &[u8],
+        size: usize,
+        limit: usize,
+    ) {
+        self.health.rejected();
+        let error = InputError {
+            reason: format!(
+                "message of {} bytes cannot be stored: its event needs {size} bytes, the bus \
+                 accepts at most {limit} (NATS max_payload); raw holds the first {} bytes",
+                raw.len(),
+                raw.len().min(limits::ERROR_EXCERPT_BYTES)
+            ),
+            offset: None,
+        };
+        let ev = self.error_event(excerpt(raw), error.clone());
+        if self.submit(vec![ev]).await.is_ok() {
+            link.refuse_unstorable(token, &error, now_std());
+        } else {
+            self.health.ingest_failure();
+            link.reject(token, now_std());
+        }
     }
 
     /// Asks the apps about every query record of one message; merges the orders.
@@ -388,6 +446,11 @@ impl<C: Connector, I: Ingest> Driver<'_, C, I> {
         }
         merged
     }
+}
+
+/// The start of `raw` an `error` event carries when the whole input cannot be stored.
+fn excerpt(raw: &[u8]) -> &[u8] {
+    raw.get(..limits::ERROR_EXCERPT_BYTES).unwrap_or(raw)
 }
 
 fn now_std() -> std::time::Instant {

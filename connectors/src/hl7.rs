@@ -3,7 +3,8 @@
 //! - results (ORU/OUL): acknowledged only once durable: original mode `AA`; enhanced mode (MSH-15
 //!   / MSH-16 valued) `CA` and, when asked for, the application `AA`. A message that cannot be
 //!   stored gets `AE` (original) / `CE` (enhanced) with an ERR segment, so the sender resends;
-//!   content labwire cannot use gets `AR` with ERR (after an `error` event is durable);
+//!   content labwire cannot use gets `AR` with ERR (after an `error` event is durable); a message
+//!   larger than the bus accepts gets `AR` / `CR` with ERR (after an `error` event saying so);
 //! - host queries (QBP^Q11, LAB-27): answered with RSP^K11 carrying the apps' order, or `NF`
 //!   when nobody answered in time;
 //! - downloads (OML^O33, LAB-28): one message per order, each expecting an ORL^O34 (or ACK) whose
@@ -789,6 +790,17 @@ impl Link for Hl7Link {
         };
         // Stored (as an error event) but not usable: commit accepted, application rejected.
         self.acknowledge(token, Outcome::Accepted, Some(Outcome::Rejected), vec![err]);
+    }
+
+    fn refuse_unstorable(&mut self, token: Token, error: &InputError, _now: Instant) {
+        let err = AckError {
+            location: None,
+            code: ErrorCode::ApplicationInternalError,
+            severity: Severity::Error,
+            message: Some(error.reason.chars().take(200).collect()),
+        };
+        // Not committed and never will be: AR (original mode) / CR (enhanced mode), no resend.
+        self.acknowledge(token, Outcome::Rejected, None, vec![err]);
     }
 
     fn query_received(&mut self, _token: Token, _now: Instant) {

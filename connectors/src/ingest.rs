@@ -8,10 +8,33 @@ use labwire_event::{Command, Event, QueryReply};
 use std::future::Future;
 use tokio::sync::oneshot;
 
-/// Why events could not be made durable. The connector makes the instrument resend.
+/// Why events could not be made durable.
+///
+/// A transient failure ([`IngestFailure::Unavailable`]) makes the instrument resend; a permanent
+/// one ([`IngestFailure::TooLarge`]) cannot succeed on retry, so the driver records an `error`
+/// event and gives the instrument a definite answer instead (HL7 `AR`/`CR`, ASTM ACK).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("ingest failed: {0}")]
-pub struct IngestFailure(pub String);
+#[non_exhaustive]
+pub enum IngestFailure {
+    /// Not durable now (bus down and spool full, disk error, deadline); a retry may succeed.
+    #[error("ingest failed: {0}")]
+    Unavailable(String),
+    /// An event is larger than the bus accepts: retrying the same message can never succeed.
+    #[error("an event of {size} bytes is larger than the bus accepts ({limit} bytes)")]
+    TooLarge {
+        /// Bytes the event needs on the bus.
+        size: usize,
+        /// The most the bus accepts (the NATS server's `max_payload`).
+        limit: usize,
+    },
+}
+
+impl IngestFailure {
+    /// True when retrying the same events can never succeed.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::TooLarge { .. })
+    }
+}
 
 /// The durability gate and host-query path of the router.
 pub trait Ingest: Clone + Send + Sync + 'static {

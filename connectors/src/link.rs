@@ -132,6 +132,15 @@ pub trait Link: Send {
         self.commit(token, now);
     }
 
+    /// The message can never be stored (its events are larger than the bus accepts, so a resend
+    /// cannot succeed); an `error` event saying why (size, limit, the start of the message) is
+    /// already durable. The default is [`refuse`](Link::refuse) (ASTM: the frame is
+    /// acknowledged, there is no E1381 answer meaning "never send this again"); HL7 answers
+    /// `AR` (original mode) or `CR` (enhanced mode) with `ERR`: the message was not committed.
+    fn refuse_unstorable(&mut self, token: Token, error: &InputError, now: Instant) {
+        self.refuse(token, error, now);
+    }
+
     /// The message is a host query and was accepted for answering. Called before the lab
     /// applications are asked, so a protocol whose query is acknowledged separately (ASTM) can
     /// release the instrument's line at once. The default commits; HL7 keeps the token, since

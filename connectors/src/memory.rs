@@ -23,6 +23,7 @@ struct Inner {
 struct State {
     events: Vec<Event>,
     failing: bool,
+    bus_limit: Option<usize>,
     replies: HashMap<String, QueryReply>,
 }
 
@@ -36,6 +37,14 @@ impl MemoryIngest {
     pub fn set_failing(&self, failing: bool) {
         if let Ok(mut s) = self.inner.state.lock() {
             s.failing = failing;
+        }
+    }
+
+    /// Refuses, as a real bus would, every submit holding an event whose JSON is larger than
+    /// `limit` bytes ([`IngestFailure::TooLarge`]); `None` lifts the limit.
+    pub fn set_bus_limit(&self, limit: Option<usize>) {
+        if let Ok(mut s) = self.inner.state.lock() {
+            s.bus_limit = limit;
         }
     }
 
@@ -83,9 +92,19 @@ impl Ingest for MemoryIngest {
                 .inner
                 .state
                 .lock()
-                .map_err(|_| IngestFailure("poisoned".into()))?;
+                .map_err(|_| IngestFailure::Unavailable("poisoned".into()))?;
             if s.failing {
-                return Err(IngestFailure("memory ingest set to fail".into()));
+                return Err(IngestFailure::Unavailable(
+                    "memory ingest set to fail".into(),
+                ));
+            }
+            if let Some(limit) = s.bus_limit {
+                for ev in &events {
+                    let size = serde_json::to_vec(ev).map_or(usize::MAX, |json| json.len());
+                    if size > limit {
+                        return Err(IngestFailure::TooLarge { size, limit });
+                    }
+                }
             }
             s.events.extend(events);
         }

@@ -53,7 +53,12 @@ impl Ingest for RouterIngest {
                 );
                 Ok(())
             }
-            Err(e) => Err(IngestFailure(e.to_string())),
+            Err(labwire_router::IngestError::Rejected(labwire_router::BusError::TooLarge {
+                size,
+                limit,
+                ..
+            })) => Err(IngestFailure::TooLarge { size, limit }),
+            Err(e) => Err(IngestFailure::Unavailable(e.to_string())),
         }
     }
 

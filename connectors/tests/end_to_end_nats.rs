@@ -20,9 +20,7 @@ use labwire_connectors::hl7::{Hl7Config, Hl7Connector};
 use labwire_connectors::transport::{OnSecondConnection, TcpServer, TcpServerConfig, Transport};
 use labwire_connectors::{Connector, RouterIngest, run, spawn_command_pump};
 use labwire_event::{COMMAND_SCHEMA, Command, Event, Order, Protocol, QueryReply};
-use labwire_router::{
-    BusOptions, CommandOptions, CommandTarget, Router, RouterOptions, SpoolOptions,
-};
+use labwire_router::{CommandOptions, CommandTarget, Router};
 use labwire_tests::NatsServer;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -30,19 +28,6 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 const T: Duration = Duration::from_secs(5);
-
-async fn start_router(nats: &NatsServer) -> Router {
-    let mut bus = BusOptions::new(nats.url());
-    bus.ack_deadline = Duration::from_millis(500);
-    let opts = RouterOptions::new(bus, SpoolOptions::new(nats.dir().join("spool.db")));
-    let router = Router::start(opts).await.unwrap();
-    let end = tokio::time::Instant::now() + T;
-    while !router.bus().is_ready() {
-        assert!(tokio::time::Instant::now() < end, "bus not ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    router
-}
 
 /// Starts a connector on a fresh port with the router's ingest and command queue.
 async fn start_connector<C: Connector>(

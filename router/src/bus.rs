@@ -25,6 +25,10 @@ use tokio::sync::Notify;
 /// The JetStream stream holding the durable subjects.
 pub const STREAM_NAME: &str = "LAB";
 
+/// Bytes of the `Nats-Msg-Id` header block besides the id itself
+/// (`NATS/1.0\r\nNats-Msg-Id: …\r\n\r\n`): a publish needs its payload, its id and these.
+pub(crate) const HEADER_OVERHEAD: usize = 32;
+
 /// The event kinds stored in the stream, plus `cmd`: each becomes `lab.*.*.<kind>`.
 pub const STREAM_KINDS: [&str; 7] = [
     "result",
@@ -346,6 +350,7 @@ impl Bus {
         payload: Bytes,
     ) -> Result<Stored, BusError> {
         let deadline = self.inner.opts.ack_deadline;
+        let size = payload.len() + id.len() + HEADER_OVERHEAD;
         let publish = PublishMessage::build().payload(payload).message_id(id);
         let attempt = async {
             let ack_future = self
@@ -362,7 +367,7 @@ impl Bus {
                     deadline,
                 });
             }
-            Ok(Err(e)) => return Err(self.classify(subject, e)),
+            Ok(Err(e)) => return Err(self.classify(subject, size, e)),
             Ok(Ok(ack)) => ack,
         };
         if ack.duplicate {
@@ -374,11 +379,18 @@ impl Bus {
         })
     }
 
-    fn classify(&self, subject: &str, e: async_nats::jetstream::context::PublishError) -> BusError {
+    fn classify(
+        &self,
+        subject: &str,
+        size: usize,
+        e: async_nats::jetstream::context::PublishError,
+    ) -> BusError {
         use async_nats::jetstream::context::PublishErrorKind as K;
         match e.kind() {
             K::MaxPayloadExceeded => BusError::TooLarge {
                 subject: subject.to_owned(),
+                size,
+                limit: self.client().max_payload(),
             },
             K::TimedOut => BusError::AckTimeout {
                 subject: subject.to_owned(),

@@ -58,10 +58,16 @@ pub enum BusError {
         source: async_nats::jetstream::context::PublishError,
     },
     /// The message is larger than the server accepts; retrying cannot help.
-    #[error("message for {subject} is larger than the server's max_payload")]
+    #[error(
+        "message for {subject} is {size} bytes, more than the server's max_payload of {limit} bytes"
+    )]
     TooLarge {
         /// The subject.
         subject: String,
+        /// Bytes the publish needs (payload and headers).
+        size: usize,
+        /// The server's `max_payload` (as announced when the client connected).
+        limit: usize,
     },
     /// No JetStream ack arrived in time. The message may still have been stored: retry with the
     /// same id and the stream's duplicate window stores it once.

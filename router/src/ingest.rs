@@ -12,7 +12,7 @@
 //! receipt before its next submit (an instrument link does) therefore sees its events on the bus
 //! in submit order.
 
-use crate::bus::{Bus, is_durable_kind};
+use crate::bus::{Bus, HEADER_OVERHEAD, is_durable_kind};
 use crate::error::{BusError, IngestError, SpoolError};
 use crate::spool::{Headroom, PendingEvent, Spool};
 use crate::stats::RouterStats;
@@ -171,10 +171,6 @@ impl IngestGate {
     }
 }
 
-/// Bytes of the `Nats-Msg-Id` header block besides the id itself
-/// (`NATS/1.0\r\nNats-Msg-Id: …\r\n\r\n`).
-const HEADER_OVERHEAD: usize = 32;
-
 /// Encodes every event, refusing queries and events the server could never accept (larger than
 /// its `max_payload`): those must not reach the spool, where they would block the drain.
 fn encode_all(events: &[Event], max_payload: usize) -> Result<Vec<PendingEvent>, IngestError> {
@@ -188,8 +184,13 @@ fn encode_all(events: &[Event], max_payload: usize) -> Result<Vec<PendingEvent>,
             }
             let payload = crate::bus::encode(ev).map_err(IngestError::Rejected)?;
             let subject = ev.subject();
-            if payload.len() + ev.id.as_str().len() + HEADER_OVERHEAD > max_payload {
-                return Err(IngestError::Rejected(BusError::TooLarge { subject }));
+            let size = payload.len() + ev.id.as_str().len() + HEADER_OVERHEAD;
+            if size > max_payload {
+                return Err(IngestError::Rejected(BusError::TooLarge {
+                    subject,
+                    size,
+                    limit: max_payload,
+                }));
             }
             Ok(PendingEvent {
                 subject,

@@ -226,3 +226,20 @@ impl Ingest for GatedIngest {
         self.inner.host_query(query).await
     }
 }
+
+/// A router on `nats` (JetStream + a spool in its dir), once its bus is ready; JetStream acks
+/// wait at most 500 ms before the gate spools.
+#[cfg(feature = "router")]
+pub async fn start_router(nats: &labwire_tests::NatsServer) -> labwire_router::Router {
+    use labwire_router::{BusOptions, Router, RouterOptions, SpoolOptions};
+    let mut bus = BusOptions::new(nats.url());
+    bus.ack_deadline = Duration::from_millis(500);
+    let opts = RouterOptions::new(bus, SpoolOptions::new(nats.dir().join("spool.db")));
+    let router = Router::start(opts).await.unwrap();
+    let end = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !router.bus().is_ready() {
+        assert!(tokio::time::Instant::now() < end, "bus not ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    router
+}

@@ -67,6 +67,11 @@ pub fn max_output_bytes(message_bytes: usize) -> usize {
         .saturating_add(OUTPUT_BASE_BYTES)
 }
 
+/// Most bytes of the offending input an `error` event carries in `raw` when the input itself
+/// cannot be stored (a message larger than the bus accepts): 4 KiB, the start of the message,
+/// enough to see its header and first segments or records.
+pub const ERROR_EXCERPT_BYTES: usize = 4 << 10;
+
 /// Largest message whose events surely fit in one publish on a bus with this `max_payload`.
 ///
 /// `raw` is carried as a JSON string: bytes that JSON escapes (`\r` between segments, other
@@ -93,6 +98,8 @@ const _: () = assert!(
 const _: () = assert!(DEFAULT_FRAME_BYTES <= DEFAULT_MESSAGE_BYTES);
 // `raw` leaves room for the parsed fields under a default bus's `max_payload`.
 const _: () = assert!(MAX_RAW_JSON_BYTES + EVENT_OVERHEAD_BYTES < NATS_DEFAULT_MAX_PAYLOAD / 2);
+// An error event with its excerpt fits on a default bus even if JSON escapes every byte (`\u00XX`).
+const _: () = assert!(ERROR_EXCERPT_BYTES * 6 + EVENT_OVERHEAD_BYTES <= NATS_DEFAULT_MAX_PAYLOAD);
 
 #[cfg(test)]
 mod tests {
