@@ -23,6 +23,8 @@ struct Inner {
 struct State {
     events: Vec<Event>,
     failing: bool,
+    /// Submits still to fail before `failing` decides again ([`MemoryIngest::fail_next`]).
+    fail_next: u32,
     bus_limit: Option<usize>,
     replies: HashMap<String, QueryReply>,
 }
@@ -37,6 +39,14 @@ impl MemoryIngest {
     pub fn set_failing(&self, failing: bool) {
         if let Ok(mut s) = self.inner.state.lock() {
             s.failing = failing;
+        }
+    }
+
+    /// Makes exactly the next `n` submits fail, then lets them succeed (unless
+    /// [`Self::set_failing`] says otherwise): a deterministic outage for tests.
+    pub fn fail_next(&self, n: u32) {
+        if let Ok(mut s) = self.inner.state.lock() {
+            s.fail_next = n;
         }
     }
 
@@ -93,6 +103,12 @@ impl Ingest for MemoryIngest {
                 .state
                 .lock()
                 .map_err(|_| IngestFailure::Unavailable("poisoned".into()))?;
+            if s.fail_next > 0 {
+                s.fail_next -= 1;
+                return Err(IngestFailure::Unavailable(
+                    "memory ingest told to fail this submit".into(),
+                ));
+            }
             if s.failing {
                 return Err(IngestFailure::Unavailable(
                     "memory ingest set to fail".into(),

@@ -200,9 +200,9 @@ async fn astm_and_hl7_instruments_exchange_results_queries_and_orders_with_an_ap
     ))
     .await;
 
-    // The commands were acked on the bus: nothing is redelivered.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(hl7.recv(Duration::from_millis(300)).await, None);
+    // The commands were acked on the bus, so nothing is redelivered: both instruments' command
+    // consumers report nothing pending and nothing awaiting an ack (the positive signal).
+    commands_all_acked(&app, &["c311-e2e", "ba400-e2e"]).await;
 
     astm_stop.cancel();
     hl7_stop.cancel();
@@ -286,4 +286,32 @@ async fn a_download_the_instrument_refuses_is_redelivered_until_it_is_taken() {
 
     stop.cancel();
     router.shutdown().await;
+}
+
+/// Waits until the command consumer of each instrument has every delivered command acked and
+/// none pending.
+async fn commands_all_acked(app: &async_nats::Client, instruments: &[&str]) {
+    let js = async_nats::jetstream::new(app.clone());
+    let stream = js.get_stream("LAB").await.unwrap();
+    let end = tokio::time::Instant::now() + Duration::from_secs(10);
+    for instrument in instruments {
+        let name = format!("cmd-{}_{instrument}", site());
+        loop {
+            let info = stream
+                .consumer_info(&name)
+                .await
+                .unwrap_or_else(|e| panic!("consumer {name}: {e}"));
+            if info.num_ack_pending == 0
+                && info.num_pending == 0
+                && info.delivered.stream_sequence > 0
+            {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < end,
+                "{name}: commands not acked: {info:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }

@@ -85,13 +85,21 @@ async fn drain_batch(bus: &Bus, spool: &Spool, batch: u32) -> Result<bool, ()> {
     })?;
     let mut acked_through = None;
     let mut all = true;
+    let window = bus.options().stream.duplicate_window;
+    let now_ms = jiff::Timestamp::now().as_millisecond();
+    let mut beyond_window = 0u64;
     for row in &rows {
         let e = &row.event;
         match bus
             .publish_encoded(&e.subject, &e.id, e.payload.clone())
             .await
         {
-            Ok(_) => acked_through = Some(row.seq),
+            Ok(_) => {
+                acked_through = Some(row.seq);
+                if outlived_window(row.spooled_at_ms, now_ms, window) {
+                    beyond_window += 1;
+                }
+            }
             Err(err) => {
                 if let BusError::TooLarge { .. } = err {
                     tracing::error!(id = %e.id, "spooled event larger than the server accepts; drain blocked");
@@ -109,5 +117,37 @@ async fn drain_batch(bus: &Bus, spool: &Spool, batch: u32) -> Result<bool, ()> {
         })?;
         RouterStats::add(&bus.stats().drained, removed);
     }
+    if beyond_window > 0 {
+        RouterStats::add(&bus.stats().drained_beyond_window, beyond_window);
+        tracing::warn!(
+            events = beyond_window,
+            duplicate_window = ?window,
+            "republished spooled events older than the stream's duplicate window: the stream \
+             cannot drop a repeat of these, so a consumer may see one twice (dedupe on the \
+             event id; labwire_events_drained_beyond_window_total)"
+        );
+    }
     Ok(all)
+}
+
+/// True when an event spooled at `spooled_at_ms` has waited longer than the stream's duplicate
+/// window by `now_ms`. A clock that went backwards counts as no wait.
+fn outlived_window(spooled_at_ms: i64, now_ms: i64, window: Duration) -> bool {
+    let waited = u64::try_from(now_ms.saturating_sub(spooled_at_ms)).unwrap_or(0);
+    u128::from(waited) > window.as_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::outlived_window;
+    use std::time::Duration;
+
+    #[test]
+    fn only_a_wait_longer_than_the_window_counts() {
+        let day = Duration::from_secs(86_400);
+        let day_ms = 86_400_000;
+        assert!(!outlived_window(0, day_ms, day));
+        assert!(outlived_window(0, day_ms + 1, day));
+        assert!(!outlived_window(5_000, 1_000, day), "clock went backwards");
+    }
 }

@@ -15,6 +15,7 @@
 //! | `labwire_events_deduplicated_total` | counter | | publishes JetStream already had (same event id) |
 //! | `labwire_events_spooled_total` | counter | | events committed to the spool (bus down or slow) |
 //! | `labwire_events_drained_total` | counter | | spooled events republished and acked |
+//! | `labwire_events_drained_beyond_window_total` | counter | | of those, events older than the stream's duplicate window (a consumer may see them twice) |
 //! | `labwire_events_refused_total` | counter | | events refused because the spool was full |
 //! | `labwire_status_dropped_total` | counter | | status events neither published nor spooled |
 //! | `labwire_spool_depth` | gauge | | events waiting in the spool |
@@ -383,6 +384,12 @@ pub fn write_router_stats(w: &mut MetricsWriter, stats: &RouterStats) {
         "Spooled events republished and acked.",
         &[],
         s.drained,
+    );
+    w.counter(
+        "labwire_events_drained_beyond_window_total",
+        "Spooled events republished after waiting longer than the stream's duplicate window.",
+        &[],
+        s.drained_beyond_window,
     );
     w.counter(
         "labwire_events_refused_total",

@@ -116,8 +116,11 @@ impl Router {
         self.bus.stats()
     }
 
-    /// Stops the drain and waits for it; undelivered events stay in the spool for the next run.
+    /// Waits for the status events still being delivered (the last ones of a stopping site),
+    /// then stops the drain and waits for it; undelivered events stay in the spool for the next
+    /// run. Callers bound the whole with their grace period.
     pub async fn shutdown(mut self) {
+        self.status.flush().await;
         self.cancel.cancel();
         if let Some(task) = self.drain.take() {
             let _ = task.await;

@@ -84,6 +84,10 @@ pub struct RouterStats {
     pub spooled: AtomicU64,
     /// Spooled events republished and acked by the drain.
     pub drained: AtomicU64,
+    /// Of those, events that had waited in the spool longer than the stream's duplicate window:
+    /// the stream could no longer drop them had it stored them already (a publish whose ack
+    /// was lost), so a consumer may see such an event twice and must dedupe on its id.
+    pub drained_beyond_window: AtomicU64,
     /// Events refused because the spool was full.
     pub refused: AtomicU64,
     /// Status events that could neither be published nor spooled.
@@ -107,6 +111,8 @@ pub struct StatsSnapshot {
     pub spooled: u64,
     /// See [`RouterStats::drained`].
     pub drained: u64,
+    /// See [`RouterStats::drained_beyond_window`].
+    pub drained_beyond_window: u64,
     /// See [`RouterStats::refused`].
     pub refused: u64,
     /// See [`RouterStats::status_dropped`].
@@ -134,6 +140,7 @@ impl RouterStats {
             deduplicated: get(&self.deduplicated),
             spooled: get(&self.spooled),
             drained: get(&self.drained),
+            drained_beyond_window: get(&self.drained_beyond_window),
             refused: get(&self.refused),
             status_dropped: get(&self.status_dropped),
             spool_depth: get(&self.spool_depth),

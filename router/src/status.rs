@@ -4,12 +4,16 @@
 //! is published durably when the bus is ready and nothing is spooled; otherwise it is spooled
 //! (with a small reserve beyond the spool limits, so `spool-full` itself can be queued) and
 //! drained in order with the data. If both fail it is counted in `status_dropped` and logged.
+//! Deliveries in flight are tracked, so shutdown waits for them ([`StatusPublisher::flush`]):
+//! the last status events of a stopping site (links closed, instruments stopped) are durable
+//! before the process exits.
 
 use crate::bus::Bus;
 use crate::spool::{Headroom, PendingEvent, Spool};
 use crate::stats::RouterStats;
 use labwire_event::{Event, InstrumentId, Protocol, SiteId};
 use std::sync::Arc;
+use tokio_util::task::TaskTracker;
 
 /// `state` of the event the router emits when it refuses events because the spool is full.
 pub const STATE_SPOOL_FULL: &str = "spool-full";
@@ -24,12 +28,19 @@ pub struct StatusPublisher {
     bus: Bus,
     spool: Arc<Spool>,
     stats: Arc<RouterStats>,
+    /// Deliveries handed to the background by [`Self::report`].
+    in_flight: TaskTracker,
 }
 
 impl StatusPublisher {
     /// A reporter publishing on `bus`, falling back to `spool`.
     pub fn new(bus: Bus, spool: Arc<Spool>, stats: Arc<RouterStats>) -> Self {
-        Self { bus, spool, stats }
+        Self {
+            bus,
+            spool,
+            stats,
+            in_flight: TaskTracker::new(),
+        }
     }
 
     /// Builds and reports a status event (see [`status_event`]).
@@ -47,7 +58,16 @@ impl StatusPublisher {
     /// Hands `event` to a background task and returns at once.
     pub fn report(&self, event: Event) {
         let this = self.clone();
-        tokio::spawn(async move { this.deliver(event).await });
+        self.in_flight
+            .spawn(async move { this.deliver(event).await });
+    }
+
+    /// Waits until every status event reported so far is published, spooled or counted as
+    /// dropped. Reports made while it waits are waited for too.
+    pub async fn flush(&self) {
+        self.in_flight.close();
+        self.in_flight.wait().await;
+        self.in_flight.reopen();
     }
 
     /// Publishes or spools `event`, waiting for the outcome; returns whether it is durable.

@@ -1,14 +1,19 @@
 //! `labwire tail`: follow events on the local bus, one readable line (or one JSON line) each.
 //!
-//! The readable line shows the receive time, instrument, kind, specimen id and the observations
-//! as `code=value units` (truncated), or the state of `status` events and the reason of `error`
-//! events. It never shows patient fields (name, id, birth date) or raw message text: use
-//! `--json` for the full event. The bus may deliver an event again (a JetStream republish after
+//! The readable line shows the receive time, instrument, kind and the observations as
+//! `code=value units [flags]`, or the state of `status` events and the reason of `error` events
+//! (reasons name positions and field ids, never contents). It never shows patient data
+//! (shared conventions §3: patient, specimen, raw text, comments) nor any text an instrument or
+//! an app could have filled with an identifier: codes, units and flags are shown only when they
+//! match the uplink's strict code patterns ([`labwire_uplink::code`]), values only when they are
+//! plain numbers, a query or an order download by its counts and test codes. Use `--json` for
+//! the full event (local use only). The bus may deliver an event again (a JetStream republish after
 //! the duplicate window, a spool replay), so events are shown once per id within a bounded
 //! window of recent ids ([`Dedupe`]).
 
 use futures::StreamExt;
 use labwire_event::{Command, Event, EventKind};
+use labwire_uplink::code::{TestCode, Unit};
 use std::collections::{HashSet, VecDeque};
 use std::fmt::Write as _;
 use tokio_util::sync::CancellationToken;
@@ -135,9 +140,6 @@ pub fn format_event(ev: &Event) -> String {
         ev.instrument,
         ev.kind.as_str()
     );
-    if let Some(id) = ev.specimen.as_ref().and_then(|s| s.id.as_deref()) {
-        let _ = write!(line, "  specimen={}", clip(id));
-    }
     match ev.kind {
         EventKind::Status => {
             if let Some(s) = &ev.status {
@@ -157,12 +159,11 @@ pub fn format_event(ev: &Event) -> String {
         }
         EventKind::Query => {
             if let Some(q) = &ev.query {
-                let ids: Vec<String> = q.specimen_ids.iter().map(|s| clip(s)).collect();
-                let tests: Vec<String> = q.tests.iter().map(|s| clip(s)).collect();
+                let tests: Vec<String> = q.tests.iter().map(|t| shown_code(t)).collect();
                 let _ = write!(
                     line,
-                    "  asks for specimen(s) {} tests {}",
-                    list_or_dash(&ids),
+                    "  asks for {} specimen(s), tests {}",
+                    q.specimen_ids.len(),
                     list_or_dash(&tests)
                 );
             }
@@ -179,16 +180,27 @@ pub fn format_event(ev: &Event) -> String {
                     .code
                     .as_deref()
                     .or(o.test_id.as_deref())
-                    .map_or_else(|| "?".to_owned(), clip);
-                let mut s = match &o.value {
-                    Some(v) => format!("{code}={}", clip(v)),
-                    None => code,
+                    .map_or_else(|| HIDDEN.to_owned(), shown_code);
+                let mut s = match o.value.as_deref().map(str::trim) {
+                    Some(v) if !v.is_empty() => format!("{code}={}", shown_value(v)),
+                    _ => code,
                 };
-                if let Some(u) = o.units.as_deref().filter(|u| !u.is_empty()) {
-                    let _ = write!(s, " {}", clip(u));
+                if let Some(unit) = o
+                    .units
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|u| !u.is_empty())
+                    .and_then(|u| Unit::new(u).ok())
+                {
+                    let _ = write!(s, " {unit}");
                 }
-                if !o.flags.is_empty() {
-                    let flags: Vec<String> = o.flags.iter().map(|f| clip(f)).collect();
+                let flags: Vec<&str> = o
+                    .flags
+                    .iter()
+                    .map(|f| f.trim())
+                    .filter(|f| !f.is_empty() && TestCode::new(f).is_ok())
+                    .collect();
+                if !flags.is_empty() {
                     let _ = write!(s, " [{}]", flags.join(","));
                 }
                 s
@@ -210,18 +222,17 @@ pub fn format_command(subject: &str, cmd: &Command) -> String {
         .iter()
         .take(MAX_OBSERVATIONS_SHOWN)
         .map(|o| {
-            let tests: Vec<String> = o.tests.iter().map(|t| clip(t)).collect();
+            let tests: Vec<String> = o.tests.iter().map(|t| shown_code(t)).collect();
             format!(
-                "{}{}[{}]",
+                "{}[{}]",
                 if o.cancel { "cancel " } else { "" },
-                clip(&o.specimen_id),
                 tests.join(",")
             )
         })
         .collect();
     let mut line = format!(
         "{subject}  cmd {}  {} order(s): {}",
-        clip(&cmd.id),
+        shown_code(&cmd.id),
         cmd.orders.len(),
         orders.join(", ")
     );
@@ -237,6 +248,40 @@ fn list_or_dash(items: &[String]) -> String {
         "-".to_owned()
     } else {
         items.join(",")
+    }
+}
+
+/// What the readable line shows instead of text it may not show.
+const HIDDEN: &str = "?";
+
+/// Longest value shown: a plain number longer than this is hidden too.
+const MAX_NUMBER_CHARS: usize = 16;
+
+/// A code (test code, flag, command id) as shown: itself when it matches the uplink's test-code
+/// pattern (no spaces, bounded length, no long digit runs), otherwise [`HIDDEN`].
+fn shown_code(code: &str) -> String {
+    TestCode::new(code.trim()).map_or_else(|_| HIDDEN.to_owned(), |c| c.as_str().to_owned())
+}
+
+/// A value as shown: a plain number (an optional comparator `<`/`>`, sign, digits, one decimal
+/// point or comma, an exponent) of at most [`MAX_NUMBER_CHARS`] characters; any other text
+/// (a comment, a name typed into a result field) as `(text)`.
+fn shown_value(value: &str) -> String {
+    let number = value.trim_start_matches(['<', '>', '=']);
+    let number = number.strip_prefix(['+', '-']).unwrap_or(number);
+    let (mantissa, exponent) = match number.split_once(['e', 'E']) {
+        Some((m, e)) => (m, Some(e.strip_prefix(['+', '-']).unwrap_or(e))),
+        None => (number, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let mantissa_ok = match mantissa.split_once(['.', ',']) {
+        Some((int, frac)) => (int.is_empty() || digits(int)) && digits(frac),
+        None => digits(mantissa),
+    };
+    if value.len() <= MAX_NUMBER_CHARS && mantissa_ok && exponent.is_none_or(digits) {
+        value.to_owned()
+    } else {
+        "(text)".to_owned()
     }
 }
 
@@ -446,7 +491,7 @@ mod tests {
     }
 
     #[test]
-    fn a_result_shows_time_instrument_specimen_and_observations_but_no_patient() {
+    fn a_result_shows_time_instrument_and_observations_but_no_patient_or_specimen() {
         let mut ev = event(EventKind::Result, b"r1");
         ev.specimen = Some(Specimen {
             id: Some("S123".into()),
@@ -465,28 +510,53 @@ mod tests {
         let line = format_event(&ev);
         assert_eq!(
             line,
-            "2026-11-26T10:15:00.123Z  cobas-1  result  specimen=S123  GLU=5.4 mmol/L [H], NA=140 mmol/L"
+            "2026-11-26T10:15:00.123Z  cobas-1  result  GLU=5.4 mmol/L [H], NA=140 mmol/L"
         );
-        assert!(!line.contains("Doe") && !line.contains("MRN"));
+        assert!(!line.contains("Doe") && !line.contains("MRN") && !line.contains("S123"));
     }
 
     #[test]
-    fn long_values_and_long_lists_are_cut_and_control_characters_escaped() {
+    fn long_lists_are_cut_and_only_plain_numbers_codes_and_units_are_shown() {
         let mut ev = event(EventKind::Telemetry, b"t1");
         ev.observations = (0..11)
             .map(|i| obs(&format!("T{i}"), "1", "", &[]))
             .collect();
         ev.observations[0].value = Some("x".repeat(100));
-        ev.observations[1].value = Some("a\rb".into());
+        ev.observations[1].value = Some("Doe^Jane called".into());
+        ev.observations[2].value = Some("<0.5".into());
+        ev.observations[3].value = Some("-1.25e-3".into());
+        ev.observations[4].value = Some("12345678901234567".into());
+        ev.observations[5].code = Some("SMITH JOHN".into());
+        ev.observations[6].units = Some("mg per dL of Jane".into());
+        ev.observations[7].flags = vec!["H".into(), "Jane Doe".into()];
         let line = format_event(&ev);
-        assert!(
-            line.contains(&format!("T0={}…", "x".repeat(MAX_VALUE_CHARS))),
-            "{line}"
-        );
-        assert!(line.contains("T1=a\\rb"), "{line}");
-        assert!(line.contains("T7=1"), "{line}");
+        assert!(line.contains("T0=(text)"), "{line}");
+        assert!(line.contains("T1=(text)"), "{line}");
+        assert!(line.contains("T2=<0.5"), "{line}");
+        assert!(line.contains("T3=-1.25e-3"), "{line}");
+        assert!(line.contains("T4=(text)"), "{line}");
+        assert!(line.contains(", ?=1,"), "{line}");
+        assert!(line.contains("T7=1 [H]"), "{line}");
+        for leaked in ["xxxx", "Doe", "Jane", "SMITH", "12345678901234567"] {
+            assert!(!line.contains(leaked), "{leaked} in {line}");
+        }
         assert!(!line.contains("T8="), "{line}");
         assert!(line.ends_with("(+3 more)"), "{line}");
+    }
+
+    #[test]
+    fn a_query_shows_counts_and_test_codes_not_specimen_ids() {
+        let mut q = event(EventKind::Query, b"q1");
+        q.query = Some(labwire_event::HostQuery {
+            specimen_ids: vec!["ACC-778812".into(), "ACC-778813".into()],
+            tests: vec!["GLU".into(), "Jane Doe".into()],
+            ..Default::default()
+        });
+        let line = format_event(&q);
+        assert!(
+            line.ends_with("query  asks for 2 specimen(s), tests GLU,?"),
+            "{line}"
+        );
     }
 
     #[test]
@@ -553,7 +623,7 @@ mod tests {
         let cmd = br#"{"schema":"labwire.command/v1","id":"c-1","orders":[{"specimen_id":"S9","tests":["GLU","NA"]}]}"#;
         assert_eq!(
             tail.render("lab.site-a.c311.cmd", cmd),
-            Rendered::Line("lab.site-a.c311.cmd  cmd c-1  1 order(s): S9[GLU,NA]".into())
+            Rendered::Line("lab.site-a.c311.cmd  cmd c-1  1 order(s): [GLU,NA]".into())
         );
         let Rendered::Line(other) = tail.render("lab.x", br#"{"hello":1}"#) else {
             panic!()

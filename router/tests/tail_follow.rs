@@ -96,8 +96,8 @@ async fn follows_lab_subjects_and_shows_each_event_once() {
     assert_eq!(
         lines,
         [
-            "2026-11-26T10:15:00.123Z  c311-1  result  specimen=S1  GLU=5.4 mmol/L",
-            "2026-11-26T10:15:00.123Z  c311-1  result  specimen=S2  GLU=7.9 mmol/L",
+            "2026-11-26T10:15:00.123Z  c311-1  result  GLU=5.4 mmol/L",
+            "2026-11-26T10:15:00.123Z  c311-1  result  GLU=7.9 mmol/L",
         ]
     );
     assert_eq!(summary.duplicates, 1);

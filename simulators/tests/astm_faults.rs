@@ -220,8 +220,27 @@ async fn run(profile: &str, messages: usize, plan: FaultPlan, query: bool) -> Ru
         assert!(sim.send(&msg).await.unwrap(), "message {i} acknowledged");
         sent.push(msg);
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Positive signal: the host has taken in every acknowledged message (it records one at the
+    // EOT that follows the last ACK) and finished answering every query.
+    let want = sent.len();
+    host_has(&log, |l| {
+        l.messages.len() >= want && (!query || l.replies_completed + l.reply_timeouts >= want)
+    })
+    .await;
     Run { log, ledger, sent }
+}
+
+/// Waits (at most 10 s) until the host's log satisfies `done`.
+async fn host_has(log: &Log, done: impl Fn(&HostLog) -> bool) {
+    let end = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !done(&log.lock().unwrap()) {
+        assert!(
+            tokio::time::Instant::now() < end,
+            "host never got there: {:?}",
+            log.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 fn one(kind: FaultKind) -> FaultPlan {
@@ -308,6 +327,7 @@ async fn disconnect_mid_frame_reconnects_and_resends_the_whole_message() {
 #[tokio::test]
 async fn lost_ack_retransmits_identical_bytes_counted_once_in_the_ledger() {
     let r = run("cobas-c111", 1, one(FaultKind::LostAck), false).await;
+    host_has(&r.log, |l| l.messages.len() >= 2).await;
     let log = r.log.lock().unwrap();
     assert_eq!(log.messages.len(), 2, "the host receives the message twice");
     assert_eq!(log.messages[0], log.messages[1]);
@@ -392,7 +412,8 @@ async fn replay_file(name: &str) -> (labwire_sim::replay::ReplayOutcome, Log, Le
         .replay(&mut wire, &bytes, labwire_sim::WireProtocol::Astm)
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let acked = ledger.acked();
+    host_has(&log, |l| l.messages.len() >= acked).await;
     (outcome, log, ledger)
 }
 
@@ -468,7 +489,7 @@ async fn runner_drives_several_instruments_into_one_ledger() {
     )
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    host_has(&log, |l| l.messages.len() >= 12).await;
     let entries = ledger.entries();
     assert_eq!((entries.len(), ledger.acked()), (12, 12));
     let mut ids: Vec<_> = entries.iter().flat_map(|e| e.event_ids.clone()).collect();

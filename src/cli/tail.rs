@@ -1,6 +1,6 @@
 //! `labwire tail [SUBJECT]`: follow events on the local bus (shared conventions §4).
 //!
-//! One readable line per event (time, instrument, kind, specimen, `code=value units`; state or
+//! One readable line per event (time, instrument, kind, `code=value units`; state or
 //! reason for `status`/`error`), or with `--json` the event itself, one JSON object per line.
 //! Each event id is shown once even if the bus delivers it again. Exit codes: 0 after Ctrl-C or
 //! `--count` lines, 1 when the bus cannot be reached, 2 for a bad config file.

@@ -44,6 +44,8 @@ pub struct PendingEvent {
 pub struct SpooledEvent {
     /// Arrival order (increasing, never reused).
     pub seq: i64,
+    /// When it was spooled, unix milliseconds (the edge clock).
+    pub spooled_at_ms: i64,
     /// The event.
     pub event: PendingEvent,
 }

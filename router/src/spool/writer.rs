@@ -241,15 +241,18 @@ impl Writer {
     }
 
     async fn peek(&mut self, limit: u32) -> Result<Vec<SpooledEvent>, SpoolError> {
-        let rows = sqlx::query("SELECT seq, id, subject, payload FROM spool ORDER BY seq LIMIT ?")
-            .bind(i64::from(limit))
-            .fetch_all(&mut self.conn)
-            .await
-            .map_err(self.db("reading the oldest events"))?;
+        let rows = sqlx::query(
+            "SELECT seq, id, subject, payload, created_at FROM spool ORDER BY seq LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(self.db("reading the oldest events"))?;
         rows.iter()
             .map(|r| {
                 Ok(SpooledEvent {
                     seq: r.try_get(0)?,
+                    spooled_at_ms: r.try_get(4)?,
                     event: PendingEvent {
                         id: r.try_get(1)?,
                         subject: r.try_get(2)?,

@@ -27,8 +27,32 @@ pub struct SegmentBuilder {
 }
 
 impl SegmentBuilder {
+    /// A segment named `name` (3 uppercase letters or digits) written with `delims`; `MSH`,
+    /// `FHS` and `BHS` are header segments whose fields 1 and 2 are the delimiters themselves.
+    pub fn new(name: &str, delims: Delimiters) -> Result<Self, EncodeError> {
+        let name3: [u8; 3] = name
+            .as_bytes()
+            .try_into()
+            .ok()
+            .filter(|n: &[u8; 3]| {
+                n.iter()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            })
+            .ok_or_else(|| EncodeError::BadSegmentName(name.chars().take(16).collect()))?;
+        Ok(Self {
+            name: name3,
+            delims,
+            fields: Vec::new(),
+            min_fields: 0,
+        })
+    }
+
+    fn is_header(&self) -> bool {
+        matches!(&self.name, b"MSH" | b"FHS" | b"BHS")
+    }
+
     fn slot(&mut self, n: usize) -> Option<&mut Vec<u8>> {
-        let first = if &self.name == b"MSH" { 3 } else { 1 };
+        let first = if self.is_header() { 3 } else { 1 };
         if n < first || n > 10_000 {
             return None;
         }
@@ -92,7 +116,8 @@ impl SegmentBuilder {
         self
     }
 
-    fn write(&self, out: &mut Vec<u8>) {
+    /// Writes the segment, CR-terminated, to `out`.
+    pub fn write(&self, out: &mut Vec<u8>) {
         let d = self.delims;
         out.extend_from_slice(&self.name);
         let used = self
@@ -101,7 +126,7 @@ impl SegmentBuilder {
             .rposition(|f| !f.is_empty())
             .map_or(0, |p| p + 1)
             .max(self.min_fields);
-        let first = if &self.name == b"MSH" {
+        let first = if self.is_header() {
             out.push(d.field);
             out.extend_from_slice(&d.encoding_characters());
             2
@@ -150,21 +175,7 @@ impl MessageBuilder {
 
     /// Appends a segment named `name` (3 uppercase letters or digits) and returns it.
     pub fn segment(&mut self, name: &str) -> Result<&mut SegmentBuilder, EncodeError> {
-        let bytes = name.as_bytes();
-        let name3: [u8; 3] = bytes
-            .try_into()
-            .ok()
-            .filter(|n: &[u8; 3]| {
-                n.iter()
-                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-            })
-            .ok_or_else(|| EncodeError::BadSegmentName(name.chars().take(16).collect()))?;
-        self.segments.push(SegmentBuilder {
-            name: name3,
-            delims: self.delims,
-            fields: Vec::new(),
-            min_fields: 0,
-        });
+        self.segments.push(SegmentBuilder::new(name, self.delims)?);
         self.segments
             .last_mut()
             .ok_or_else(|| EncodeError::BadSegmentName(name.to_owned()))
