@@ -8,6 +8,7 @@
 
 mod demo;
 mod durations;
+mod modbus_interop;
 mod modbus_run;
 mod parse;
 mod render;

@@ -1,5 +1,6 @@
 //! Runs the third-party Python peers (python-hl7, python-astm) that `scripts/install-deps`
-//! installs into `.venv-interop/` at the workspace root.
+//! installs into `.venv-interop/` at the workspace root (pymodbus, also there, is run by the root
+//! package's `tests/cli/modbus_interop.rs`).
 #![allow(dead_code)]
 
 use serde_json::Value;
