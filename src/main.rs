@@ -2,7 +2,7 @@
 //!
 //! One binary for every job: decode captures (`parse`), run a site (`run`), follow the bus
 //! (`tail`), validate a site config (`check-config`), run simulated instruments (`sim`), the
-//! all-in-one demo (`demo`) and render per-site deployment files (`render`). Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad input.
+//! all-in-one demo (`demo`) and render per-site deployment files (`render`), and the regional hub (`hub`). Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad input.
 
 mod cli;
 
@@ -35,6 +35,9 @@ enum Command {
     /// Render per-site configuration and deployment files from templates (or check a rendered
     /// tree for drift with --check).
     Render(cli::render::Args),
+    /// The regional hub: every site's telemetry into SQLite or PostgreSQL, and the fleet
+    /// console (HTML at /, JSON at /api/sites).
+    Hub(cli::hub::Args),
 }
 
 fn main() -> ExitCode {
@@ -57,5 +60,6 @@ fn main() -> ExitCode {
         Command::Sim(args) => cli::sim::run(*args),
         Command::Demo(args) => cli::demo::run(args),
         Command::Render(args) => cli::render::run(args),
+        Command::Hub(args) => cli::hub::run(args),
     }
 }

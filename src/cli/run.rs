@@ -32,7 +32,7 @@ pub struct Args {
     pub log_level: Option<LogLevel>,
 }
 
-fn parse_level(s: &str) -> Result<LogLevel, String> {
+pub(crate) fn parse_level(s: &str) -> Result<LogLevel, String> {
     match s {
         "error" => Ok(LogLevel::Error),
         "warn" => Ok(LogLevel::Warn),
@@ -68,16 +68,9 @@ pub fn run(args: Args) -> ExitCode {
         eprintln!("labwire run: {e}");
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("labwire")
-        .build()
-    {
+    let runtime = match super::runtime("labwire") {
         Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start the async runtime");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let shutdown = CancellationToken::new();
     let result = runtime.block_on(async {

@@ -8,6 +8,7 @@
 
 mod demo;
 mod durations;
+mod hub;
 mod modbus_interop;
 mod modbus_run;
 mod parse;

@@ -9,13 +9,13 @@
 use crate::code::{ControlLevel, InstrumentRef, SiteRef, TestCode, Unit, Version};
 use crate::volume::Cell;
 use crate::westgard::WestgardRule;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The schema tag of every record.
 pub const SCHEMA: &str = "labwire.telemetry/v1";
 
 /// The record kinds; also the last topic level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// Liveness of the edge.
@@ -116,7 +116,7 @@ impl Record {
 }
 
 /// The fields of each kind.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Body {
     /// See [`Heartbeat`].
@@ -132,7 +132,7 @@ pub enum Body {
 }
 
 /// The state of the local NATS bus.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BusState {
     /// Connected and JetStream answering.
@@ -142,7 +142,7 @@ pub enum BusState {
 }
 
 /// `heartbeat`: the edge is alive.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Heartbeat {
     /// labwire version.
     pub version: Version,
@@ -172,8 +172,25 @@ impl Serialize for ConfigHash {
     }
 }
 
+impl<'de> Deserialize<'de> for ConfigHash {
+    /// Accepts exactly 64 lowercase hex digits, the form [`Serialize`] writes.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let mut out = [0u8; 32];
+        let lower = text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        match hex::decode_to_slice(&text, &mut out) {
+            Ok(()) if lower => Ok(Self(out)),
+            _ => Err(serde::de::Error::custom(
+                "config_hash must be 64 lowercase hex digits",
+            )),
+        }
+    }
+}
+
 /// The protocol an instrument speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     /// ASTM E1381/E1394.
@@ -187,7 +204,7 @@ pub enum Protocol {
 }
 
 /// An instrument's state as the edge sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum InstrumentState {
     /// Link up, no alarm.
@@ -199,7 +216,7 @@ pub enum InstrumentState {
 }
 
 /// Events per kind since start, for one instrument.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct EventCounts {
     /// Patient results (counted, never described).
     pub result: u64,
@@ -218,7 +235,7 @@ pub struct EventCounts {
 }
 
 /// Link counters from the connector, since start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct LinkCounts {
     /// NAKs sent or received.
     pub naks: u64,
@@ -233,7 +250,7 @@ pub struct LinkCounts {
 }
 
 /// One instrument in a `health` record.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InstrumentHealth {
     /// The configured instrument id.
     pub instrument: InstrumentRef,
@@ -250,14 +267,14 @@ pub struct InstrumentHealth {
 }
 
 /// `health`: every instrument's link.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Health {
     /// One entry per configured, enabled instrument, sorted by id.
     pub instruments: Vec<InstrumentHealth>,
 }
 
 /// The length of a summary period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Period {
     /// One UTC hour.
@@ -267,7 +284,7 @@ pub enum Period {
 }
 
 /// `qc`: statistics of one control on one test on one instrument, for one period.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QcSummary {
     /// Start of the period (aligned to its length, UTC).
     pub period_start: jiff::Timestamp,
@@ -294,7 +311,7 @@ pub struct QcSummary {
 }
 
 /// `volume`: result counts for one period.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Volume {
     /// Start of the period (aligned to its length, UTC).
     pub period_start: jiff::Timestamp,
@@ -307,7 +324,7 @@ pub struct Volume {
 }
 
 /// One instrument in a `volume` record.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InstrumentVolume {
     /// The configured instrument id.
     pub instrument: InstrumentRef,
@@ -318,7 +335,7 @@ pub struct InstrumentVolume {
 }
 
 /// One test's count.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestVolume {
     /// The test code.
     pub test: TestCode,
@@ -327,7 +344,7 @@ pub struct TestVolume {
 }
 
 /// What an alert is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {
     /// An instrument's link went down.
@@ -348,7 +365,7 @@ pub enum AlertKind {
 }
 
 /// How urgent an alert is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// For information (a condition cleared).
@@ -360,7 +377,7 @@ pub enum Severity {
 }
 
 /// `alert`: one condition raised or cleared.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
     /// What happened.
     pub alert: AlertKind,
@@ -370,4 +387,73 @@ pub struct Alert {
     pub instrument: Option<InstrumentRef>,
     /// A number whose meaning the alert kind defines.
     pub value: Option<i64>,
+}
+
+/// Why a payload is not a `labwire.telemetry/v1` record. No variant quotes the payload: a
+/// misbehaving sender's bytes never reach a log line through this error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// Not JSON, or JSON that does not fit the record types (a missing or unknown field value,
+    /// a code that fails its pattern, a wrong type).
+    #[error("{category} at line {line} column {column}")]
+    Json {
+        /// `syntax`, `data` (shape or value) or `eof` (truncated).
+        category: &'static str,
+        /// 1-based line of the payload.
+        line: usize,
+        /// 1-based column of the payload.
+        column: usize,
+    },
+    /// `schema` is not [`SCHEMA`].
+    #[error("schema is not {SCHEMA}")]
+    Schema,
+    /// `id` is not a content id (32 lowercase hex digits).
+    #[error("id is not 32 lowercase hex digits")]
+    Id,
+}
+
+/// The envelope as received: `schema` and `id` are checked after parsing.
+#[derive(Deserialize)]
+struct WireRecord {
+    schema: String,
+    site: SiteRef,
+    id: String,
+    at: jiff::Timestamp,
+    #[serde(flatten)]
+    body: Body,
+}
+
+impl Record {
+    /// Parses and validates a payload against the record types: the same types the edge
+    /// builds from, so every code passes its pattern and every enum is closed. Fields the types
+    /// do not know are ignored and not kept (re-serialising gives only typed fields).
+    pub fn from_json(payload: &[u8]) -> Result<Self, ParseError> {
+        let wire: WireRecord = serde_json::from_slice(payload).map_err(|e| ParseError::Json {
+            category: match e.classify() {
+                serde_json::error::Category::Io => "io",
+                serde_json::error::Category::Syntax => "syntax",
+                serde_json::error::Category::Data => "data",
+                serde_json::error::Category::Eof => "eof",
+            },
+            line: e.line(),
+            column: e.column(),
+        })?;
+        if wire.schema != SCHEMA {
+            return Err(ParseError::Schema);
+        }
+        let hex_id = wire
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if wire.id.len() != 32 || !hex_id {
+            return Err(ParseError::Id);
+        }
+        Ok(Self {
+            schema: SCHEMA,
+            site: wire.site,
+            id: wire.id,
+            at: wire.at,
+            body: wire.body,
+        })
+    }
 }

@@ -15,7 +15,7 @@
 //! Nothing else is published about a period (no site total, no percentages, no min/max), and a
 //! period's counts are built once, when it closes.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The default minimum cell size (CMS: cells 1–10 are suppressed).
 pub const DEFAULT_MIN_CELL: u64 = 11;
@@ -37,6 +37,30 @@ impl Serialize for Cell {
             Self::Count(n) => s.serialize_u64(*n),
             Self::Suppressed => s.serialize_str("suppressed"),
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for Cell {
+    /// A non-negative integer or the string `"suppressed"`, the forms [`Serialize`] writes.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Cell;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a count or \"suppressed\"")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Cell, E> {
+                Ok(Cell::Count(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Cell, E> {
+                if v == "suppressed" {
+                    Ok(Cell::Suppressed)
+                } else {
+                    Err(E::custom("a cell is a count or \"suppressed\""))
+                }
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 

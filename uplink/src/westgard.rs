@@ -12,13 +12,13 @@
 //! The target comes from earlier periods once [`MIN_TARGET_N`] results are known (the usual
 //! minimum of 20 to establish a mean and SD); before that no rule is evaluated.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Results needed before a target mean and SD are considered established.
 pub const MIN_TARGET_N: u64 = 20;
 
 /// A Westgard rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum WestgardRule {
     /// One result beyond ±2 SD (warning rule).
     #[serde(rename = "1_2s")]
@@ -41,7 +41,7 @@ pub enum WestgardRule {
 }
 
 /// The target mean and SD a control is judged against.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Target {
     /// Target mean.
     pub mean: f64,
