@@ -250,7 +250,7 @@ where
         })?;
         let mut ev = origin.event(EventKind::Telemetry, Protocol::Serial, message, 0);
         ev.observations = observations;
-        ev.raw = Some(text.to_owned());
+        ev.raw = Some(text.into());
         Ok(vec![ev])
     }
 }

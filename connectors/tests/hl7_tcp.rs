@@ -427,7 +427,11 @@ fn error_events(ingest: &MemoryIngest) -> Vec<(String, Option<u64>, String)> {
         .into_iter()
         .map(|e| {
             let err = e.error.unwrap();
-            (err.reason, err.offset, e.raw.unwrap_or_default())
+            (
+                err.reason,
+                err.offset,
+                e.raw.as_deref().unwrap_or_default().to_owned(),
+            )
         })
         .collect()
 }

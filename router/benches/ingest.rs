@@ -41,7 +41,7 @@ fn event(scenario: &str, producer: usize, n: u64) -> Event {
     let head = format!("R|{n}|^^^GLU|5.4|mmol/L|");
     let raw = format!("{head}{}", "x".repeat(PAYLOAD - 400 - head.len()));
     let mut ev = origin.event(EventKind::Result, Protocol::Astm, raw.as_bytes(), 0);
-    ev.raw = Some(raw);
+    ev.raw = Some(raw.into());
     ev
 }
 

@@ -145,7 +145,7 @@ impl CommandQueue {
         keyed.extend_from_slice(&msg.payload);
         let mut event = origin.event(EventKind::Error, self.target.protocol, &keyed, 0);
         event.error = Some(input_error);
-        event.raw = Some(String::from_utf8_lossy(&msg.payload).into_owned());
+        labwire_event::BoundedRaw::new(&String::from_utf8_lossy(&msg.payload)).apply(&mut event);
         self.reporter.report(event);
     }
 }

@@ -11,16 +11,20 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod bounded;
 mod id;
 mod ids;
 pub mod limits;
 mod order;
 mod time;
 
-pub use id::EventId;
+pub use bounded::{BoundedRaw, OutputBudget, OutputExceeded};
+pub use id::{EventId, MessageIds};
 pub use ids::{IdError, InstrumentId, SiteId};
 pub use order::{COMMAND_SCHEMA, Command, Order, QueryReply};
 pub use time::normalize_message_time;
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -132,7 +136,10 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Status>,
     /// The original message text (patient data: local only).
-    pub raw: Option<String>,
+    ///
+    /// Shared, not copied, by the events of one message, and cut at
+    /// [`limits::MAX_RAW_JSON_BYTES`] of JSON with a note ([`BoundedRaw`]).
+    pub raw: Option<Arc<str>>,
     /// Notes for people about how the message was read: leniencies applied (e.g. standard
     /// delimiters for an empty ASTM H-2) or `raw` cut at its limit. Name positions and field
     /// ids, never message content. Absent when empty.
@@ -195,6 +202,11 @@ impl Origin {
     /// An empty event of `kind` for event number `index` of the message `raw` from this origin.
     pub fn event(&self, kind: EventKind, protocol: Protocol, raw: &[u8], index: u32) -> Event {
         let id = EventId::derive(&self.site, &self.instrument, protocol, kind, raw, index);
+        self.event_with_id(id, kind, protocol)
+    }
+
+    /// An empty event of `kind` with an id already derived (e.g. by [`MessageIds`]).
+    pub fn event_with_id(&self, id: EventId, kind: EventKind, protocol: Protocol) -> Event {
         Event::new(
             id,
             self.site.clone(),
@@ -205,10 +217,17 @@ impl Origin {
         )
     }
 
+    /// Ids for the events of one message `raw`: the message is hashed once per kind, not once
+    /// per event (a message of many groups would otherwise be hashed as many times).
+    pub fn message_ids<'a>(&'a self, protocol: Protocol, raw: &'a [u8]) -> MessageIds<'a> {
+        MessageIds::new(&self.site, &self.instrument, protocol, raw)
+    }
+
     /// An `error` event about the input `raw` (possibly empty) from this origin: its id covers
     /// the reason and offset, and the receive time when `raw` is empty
     /// ([`EventId::derive_error`]), so distinct problems stay distinct while a retransmitted bad
-    /// message keeps its id. `raw` is kept in [`Event::raw`] (lossy UTF-8).
+    /// message keeps its id. `raw` is kept in [`Event::raw`] (lossy UTF-8), cut at
+    /// [`limits::MAX_RAW_JSON_BYTES`] of JSON with a note (see [`BoundedRaw`]).
     pub fn error_event(&self, protocol: Protocol, raw: &[u8], error: InputError) -> Event {
         let id = EventId::derive_error(
             &self.site,
@@ -226,7 +245,7 @@ impl Origin {
             protocol,
             self.received_at,
         );
-        ev.raw = Some(String::from_utf8_lossy(raw).into_owned());
+        BoundedRaw::new(&String::from_utf8_lossy(raw)).apply(&mut ev);
         ev.error = Some(error);
         ev
     }

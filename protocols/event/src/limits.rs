@@ -43,6 +43,30 @@ pub const NATS_DEFAULT_MAX_PAYLOAD: usize = 1 << 20;
 /// fields, headers): 64 KiB. Generous on purpose; a lab event's JSON without `raw` is a few KB.
 pub const EVENT_OVERHEAD_BYTES: usize = 64 << 10;
 
+/// Most bytes of JSON an event's `raw` text may take: 256 KiB. Longer text is cut at a
+/// character boundary and the event carries a note (see [`crate::BoundedRaw`]), so `raw` alone
+/// never pushes an event past a default bus's `max_payload`; the parsed fields carry the
+/// content. All events of one message share one copy of `raw`.
+pub const MAX_RAW_JSON_BYTES: usize = 256 << 10;
+
+/// Memory the events of one message may take, per byte of message: 4. With
+/// [`OUTPUT_BASE_BYTES`] this bounds a message's events whatever its shape (many groups, a large
+/// field copied into every group): mapping stops with a clear error past
+/// [`max_output_bytes`]. A dense real message needs about 3.5 bytes of event per byte.
+pub const OUTPUT_BYTES_PER_MESSAGE_BYTE: usize = 4;
+
+/// Memory the events of any message may take on top of [`OUTPUT_BYTES_PER_MESSAGE_BYTE`]:
+/// 16 MiB (a lab message's events take a few hundred KB at most).
+pub const OUTPUT_BASE_BYTES: usize = 16 << 20;
+
+/// Most bytes of memory the events of a message of `message_bytes` may take (estimated by
+/// [`crate::OutputBudget`]).
+pub fn max_output_bytes(message_bytes: usize) -> usize {
+    message_bytes
+        .saturating_mul(OUTPUT_BYTES_PER_MESSAGE_BYTE)
+        .saturating_add(OUTPUT_BASE_BYTES)
+}
+
 /// Most bytes of the offending input an `error` event carries in `raw` when the input itself
 /// cannot be stored (a message larger than the bus accepts): 4 KiB, the start of the message,
 /// enough to see its header and first segments or records.
@@ -72,6 +96,8 @@ const _: () = assert!(
     MIN_MESSAGE_BYTES <= DEFAULT_MESSAGE_BYTES && DEFAULT_MESSAGE_BYTES <= MAX_MESSAGE_BYTES
 );
 const _: () = assert!(DEFAULT_FRAME_BYTES <= DEFAULT_MESSAGE_BYTES);
+// `raw` leaves room for the parsed fields under a default bus's `max_payload`.
+const _: () = assert!(MAX_RAW_JSON_BYTES + EVENT_OVERHEAD_BYTES < NATS_DEFAULT_MAX_PAYLOAD / 2);
 // An error event with its excerpt fits on a default bus even if JSON escapes every byte (`\u00XX`).
 const _: () = assert!(ERROR_EXCERPT_BYTES * 6 + EVENT_OVERHEAD_BYTES <= NATS_DEFAULT_MAX_PAYLOAD);
 

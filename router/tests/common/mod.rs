@@ -27,7 +27,7 @@ pub fn result_event(inst: &str, n: u32, pad: usize) -> Event {
     };
     let raw = format!("R|{n}|^^^GLU|5.4|mmol/L{}", "x".repeat(pad));
     let mut ev = origin.event(EventKind::Result, Protocol::Astm, raw.as_bytes(), 0);
-    ev.raw = Some(raw);
+    ev.raw = Some(raw.into());
     ev
 }
 

@@ -6,7 +6,8 @@
 //! data (histograms, images, reagent lots) and are skipped (counted).
 
 use labwire_event::{
-    Event, EventKind, HostQuery, Observation, Origin, Patient, Protocol, Sender, Specimen,
+    BoundedRaw, Event, EventKind, HostQuery, MessageIds, Observation, Origin, OutputBudget,
+    OutputExceeded, Patient, Protocol, Sender, Specimen,
 };
 
 use super::text::Text;
@@ -52,15 +53,15 @@ struct Header {
 pub(crate) const DEFAULTED_DELIMITERS: &str =
     "ASTM H-2 delimiter definition empty: standard delimiters \\^& assumed";
 
-/// Maps one message; `Err(number of events)` when its events would carry more than
-/// `max_raw_bytes` of `raw` copies (every event holds the whole message text).
+/// Maps one message, charging every event to `budget`. `raw` (the decoded text) becomes one
+/// shared, bounded copy ([`BoundedRaw`]) carried by all events.
 pub(crate) fn map(
     message: &Message<'_>,
     text: Text,
     raw: &str,
     origin: &Origin,
-    max_raw_bytes: usize,
-) -> Result<MessageEvents, usize> {
+    budget: &mut OutputBudget,
+) -> Result<MessageEvents, OutputExceeded> {
     let mut records = message.records();
     let header = records.next().map(|h| read_header(&h, text));
     let header = header.unwrap_or(Header {
@@ -123,16 +124,17 @@ pub(crate) fn map(
             RecordType::Manufacturer | RecordType::Scientific | RecordType::Other => skipped += 1,
         }
     }
-    if pending.len().saturating_mul(raw.len()) > max_raw_bytes {
-        return Err(pending.len());
-    }
+    let raw = BoundedRaw::new(raw);
+    budget.charge_shared(raw.text().len())?;
+    let ids = origin.message_ids(Protocol::Astm, message.text());
     let mut events = Vec::with_capacity(pending.len());
     for (index, item) in pending.into_iter().enumerate() {
         let index = u32::try_from(index).unwrap_or(u32::MAX);
         let mut event = match item {
-            Pending::Group(g) => group_event(g, &header, text, origin, message.text(), index),
+            Pending::Group(g) => group_event(g, &header, text, origin, &ids, index),
             Pending::Query(q, comments) => {
-                let mut ev = origin.event(EventKind::Query, Protocol::Astm, message.text(), index);
+                let id = ids.id(EventKind::Query, index);
+                let mut ev = origin.event_with_id(id, EventKind::Query, Protocol::Astm);
                 ev.query = Some(read_query(&q, text));
                 ev.comments = comments;
                 ev
@@ -145,10 +147,11 @@ pub(crate) fn map(
         }
         event.sender.clone_from(&header.sender);
         event.message_time.clone_from(&header.message_time);
-        event.raw = Some(raw.to_owned());
+        raw.apply(&mut event);
         if message.delimiters_defaulted() {
             event.notes.push(DEFAULTED_DELIMITERS.to_owned());
         }
+        budget.charge(&event)?;
         events.push(event);
     }
     Ok(MessageEvents {
@@ -207,7 +210,7 @@ fn group_event(
     header: &Header,
     text: Text,
     origin: &Origin,
-    message: &[u8],
+    ids: &MessageIds<'_>,
     index: u32,
 ) -> Event {
     let kind = if header.qc || g.qc {
@@ -217,7 +220,7 @@ fn group_event(
     } else {
         EventKind::Result
     };
-    let mut ev = origin.event(kind, Protocol::Astm, message, index);
+    let mut ev = origin.event_with_id(ids.id(kind, index), kind, Protocol::Astm);
     ev.patient = g.patient;
     if let Some(o) = g.order {
         let specimen = Specimen {

@@ -7,7 +7,7 @@
 mod mapping;
 mod text;
 
-use labwire_event::{Event, Origin};
+use labwire_event::{Event, Origin, OutputBudget};
 use thiserror::Error;
 
 use crate::charset::AstmCharset;
@@ -22,10 +22,11 @@ pub struct DecodeOptions {
     pub charset: AstmCharset,
     /// Bounds on message size and record/field counts (see [`Limits`] for the defaults).
     pub limits: Limits,
-    /// Most bytes of `raw` text the events of one message may carry together (every event
-    /// holds the whole message): bounds memory when a large message has many O/Q records.
-    /// Default 64 MiB.
-    pub max_raw_bytes: usize,
+    /// Most bytes of memory the events of one message may take (estimated; `raw` is one copy
+    /// shared by all of them). `None` (the default) =
+    /// [`labwire_event::limits::max_output_bytes`] of the message size: bounds memory whatever
+    /// the message's shape (many O/Q records, a large comment copied into each group).
+    pub max_output_bytes: Option<usize>,
 }
 
 impl Default for DecodeOptions {
@@ -33,7 +34,7 @@ impl Default for DecodeOptions {
         Self {
             charset: AstmCharset::Auto,
             limits: Limits::default(),
-            max_raw_bytes: 64 * 1024 * 1024,
+            max_output_bytes: None,
         }
     }
 }
@@ -57,10 +58,12 @@ pub enum MapErrorKind {
     /// The record layer rejected the text.
     #[error(transparent)]
     Record(#[from] RecordErrorKind),
-    /// The events would carry more than [`DecodeOptions::max_raw_bytes`] of message text.
-    #[error("{events} events of a {bytes}-byte message exceed the limit of {limit} bytes")]
+    /// The events would take more memory than [`DecodeOptions::max_output_bytes`].
+    #[error(
+        "the events of a {bytes}-byte message take more than {limit} bytes (limit reached at event {events})"
+    )]
     TooMuchOutput {
-        /// Number of events the message would give.
+        /// Events built when the limit was reached.
         events: usize,
         /// Size of the message text.
         bytes: usize,
@@ -134,20 +137,20 @@ pub fn map_messages(
             charset: decoded.charset,
             delims: message.delimiters(),
         };
-        let mapped = mapping::map(&message, ctx, &decoded.text, origin, opts.max_raw_bytes);
-        let mapped = match mapped {
-            Ok(mapped) => mapped,
-            Err(events) => {
-                return Err(MapError {
-                    offset: message.offset(),
-                    reason: MapErrorKind::TooMuchOutput {
-                        events,
-                        bytes: decoded.text.len(),
-                        limit: opts.max_raw_bytes,
-                    },
-                });
-            }
+        let bytes = message.text().len();
+        let mut budget = match opts.max_output_bytes {
+            Some(limit) => OutputBudget::with_limit(bytes, limit),
+            None => OutputBudget::for_message(bytes),
         };
+        let mapped = mapping::map(&message, ctx, &decoded.text, origin, &mut budget);
+        let mapped = mapped.map_err(|e| MapError {
+            offset: message.offset(),
+            reason: MapErrorKind::TooMuchOutput {
+                events: e.events,
+                bytes: e.message_bytes,
+                limit: e.limit,
+            },
+        })?;
         out.events.extend(mapped.events);
         out.skipped_records += mapped.skipped_records;
     }

@@ -1,6 +1,6 @@
 //! Reading decoded text out of a parsed message, and the header fields every event carries.
 
-use labwire_event::{Event, Patient, Sender, Specimen, normalize_message_time};
+use labwire_event::{Patient, Sender, Specimen, normalize_message_time};
 
 use crate::er7::{Hl7Charset, Message, Segment, Value};
 
@@ -78,21 +78,22 @@ impl<'m> Ctx<'m> {
         (!t.is_empty()).then(|| t.to_owned())
     }
 
-    /// Fills message time, sender and raw text from the header.
-    pub(crate) fn fill_header(&self, ev: &mut Event) {
-        let Some(msh) = self.msg.header() else { return };
-        ev.message_time = self.time(&msh, 7);
+    /// Message time and sender from the header (MSH-7, MSH-3, MSH-4, SFT-2), computed once per
+    /// message and copied into each of its events.
+    pub(crate) fn header_facts(&self) -> (Option<String>, Option<Sender>) {
+        let Some(msh) = self.msg.header() else {
+            return (None, None);
+        };
+        let message_time = self.time(&msh, 7);
         let name = self.comp(&msh, 3, 1);
         let serial = self.comp(&msh, 4, 1);
         let version = self.msg.find(b"SFT").and_then(|s| self.comp(&s, 2, 1));
-        if name.is_some() || serial.is_some() || version.is_some() {
-            ev.sender = Some(Sender {
-                name,
-                version,
-                serial,
-            });
-        }
-        ev.raw = Some(self.charset.decode(self.msg.as_bytes()).0.into_owned());
+        let sender = (name.is_some() || serial.is_some() || version.is_some()).then_some(Sender {
+            name,
+            version,
+            serial,
+        });
+        (message_time, sender)
     }
 
     /// The patient from the first PID segment.

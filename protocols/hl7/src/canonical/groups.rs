@@ -6,7 +6,7 @@
 //! OBR-3 / OBR-2 / ORC-3 give the id and OBR-15 the type.
 //! NTE segments before the first OBR are message comments and go to every group.
 
-use labwire_event::{Event, EventKind, Observation, Specimen};
+use labwire_event::{Event, EventKind, Observation, OutputBudget, OutputExceeded, Specimen};
 
 use super::fields::Ctx;
 use crate::er7::Segment;
@@ -160,20 +160,25 @@ fn mindray_qc<'m>(ctx: &Ctx<'m>, obr: &Segment<'m>, ev: &mut Event) {
     }
 }
 
-/// Result messages (ORU, OUL): `result` events, or `qc` for control specimens.
+/// Result messages (ORU, OUL): `result` events, or `qc` for control specimens. Each event is
+/// charged to `budget` as it is built.
 pub(crate) fn results<'m>(
     ctx: &Ctx<'m>,
     new_event: impl Fn(EventKind, u32) -> Event,
-) -> Vec<Event> {
+    budget: &mut OutputBudget,
+) -> Result<Vec<Event>, OutputExceeded> {
     let split = split(ctx);
     let patient = ctx.patient();
+    // Decoded once: they go to every group.
+    let mut message_comments = Vec::new();
+    comments(ctx, &split.message_nte, &mut message_comments);
     let header_qc = ctx.header_is_qc();
     let mut out = Vec::with_capacity(split.groups.len());
     for (i, g) in split.groups.iter().enumerate() {
         let qc = header_qc || g.spm.as_ref().is_some_and(|s| ctx.spm_is_qc(s));
         let kind = if qc { EventKind::Qc } else { EventKind::Result };
         let mut ev = new_event(kind, u32::try_from(i).unwrap_or(u32::MAX));
-        comments(ctx, &split.message_nte, &mut ev.comments);
+        ev.comments.clone_from(&message_comments);
         comments(ctx, &g.nte, &mut ev.comments);
         match (&g.obr, g.obx.is_empty(), header_qc) {
             (Some(obr), true, true) => mindray_qc(ctx, obr, &mut ev),
@@ -185,15 +190,23 @@ pub(crate) fn results<'m>(
         if !qc {
             ev.patient.clone_from(&patient);
         }
+        budget.charge(&ev)?;
         out.push(ev);
     }
-    out
+    Ok(out)
 }
 
-/// Order messages (OML, ORL, ORM, RSP^K11): `order` events, one per OBR.
-pub(crate) fn orders<'m>(ctx: &Ctx<'m>, new_event: impl Fn(EventKind, u32) -> Event) -> Vec<Event> {
+/// Order messages (OML, ORL, ORM, RSP^K11): `order` events, one per OBR, each charged to
+/// `budget`.
+pub(crate) fn orders<'m>(
+    ctx: &Ctx<'m>,
+    new_event: impl Fn(EventKind, u32) -> Event,
+    budget: &mut OutputBudget,
+) -> Result<Vec<Event>, OutputExceeded> {
     let split = split(ctx);
     let patient = ctx.patient();
+    let mut message_comments = Vec::new();
+    comments(ctx, &split.message_nte, &mut message_comments);
     let mut out = Vec::with_capacity(split.groups.len());
     for (i, g) in split.groups.iter().enumerate() {
         let mut ev = new_event(EventKind::Order, u32::try_from(i).unwrap_or(u32::MAX));
@@ -201,9 +214,10 @@ pub(crate) fn orders<'m>(ctx: &Ctx<'m>, new_event: impl Fn(EventKind, u32) -> Ev
         ev.specimen = specimen(ctx, g);
         ev.observations
             .extend(g.obr.as_ref().and_then(|o| ordered_test(ctx, o)));
-        comments(ctx, &split.message_nte, &mut ev.comments);
+        ev.comments.clone_from(&message_comments);
         comments(ctx, &g.nte, &mut ev.comments);
+        budget.charge(&ev)?;
         out.push(ev);
     }
-    out
+    Ok(out)
 }

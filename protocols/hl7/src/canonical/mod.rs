@@ -17,7 +17,7 @@ mod fields;
 mod groups;
 mod query;
 
-use labwire_event::{Event, EventKind, Origin, Protocol};
+use labwire_event::{BoundedRaw, Event, EventKind, Origin, OutputBudget, OutputExceeded, Protocol};
 
 use crate::er7::{self, Hl7Charset, Index, Limits, ParseError};
 use fields::Ctx;
@@ -59,6 +59,11 @@ pub enum MapError {
         /// The character set used.
         charset: String,
     },
+    /// The message's events would take more memory than
+    /// [`labwire_event::limits::max_output_bytes`] allows (e.g. thousands of groups each
+    /// carrying a large message-level note).
+    #[error(transparent)]
+    TooMuchOutput(#[from] OutputExceeded),
 }
 
 impl MapError {
@@ -69,6 +74,7 @@ impl MapError {
             Self::UnsupportedMessageType { offset, .. } | Self::InvalidText { offset, .. } => {
                 *offset
             }
+            Self::TooMuchOutput(_) => 0,
         }
     }
 }
@@ -107,6 +113,13 @@ fn mapping(event: &str, trigger: &str) -> Option<Mapping> {
 ///
 /// Result and order messages give one event per OBR group; queries give one event. Ids come from
 /// `origin.event(kind, Protocol::Hl7, msg, index)`, so the same bytes always give the same ids.
+///
+/// Memory is bounded whatever the message's shape (docs/hl7.md, "Bounds"): the decoded `raw`
+/// text is one copy shared by all events and cut at
+/// [`labwire_event::limits::MAX_RAW_JSON_BYTES`] of JSON (with a note); header fields are
+/// decoded once; and the events together may take at most
+/// [`labwire_event::limits::max_output_bytes`] of the message size, else
+/// [`MapError::TooMuchOutput`].
 pub fn message_to_events(
     msg: &[u8],
     origin: &Origin,
@@ -157,18 +170,27 @@ pub fn message_to_events(
                 .unwrap_or_default(),
         });
     };
+    let mut budget = OutputBudget::for_message(msg.len());
+    let raw = BoundedRaw::new(&charset.decode(ctx.msg.as_bytes()).0);
+    budget.charge_shared(raw.text().len())?;
+    let (message_time, sender) = ctx.header_facts();
+    let ids = origin.message_ids(Protocol::Hl7, msg);
     let new_event = |kind: EventKind, index: u32| -> Event {
-        let mut ev = origin.event(kind, Protocol::Hl7, msg, index);
-        ctx.fill_header(&mut ev);
+        let mut ev = origin.event_with_id(ids.id(kind, index), kind, Protocol::Hl7);
+        ev.message_time.clone_from(&message_time);
+        ev.sender.clone_from(&sender);
+        raw.apply(&mut ev);
         ev
     };
-    Ok(match kind {
-        Mapping::Results | Mapping::LegacyResults => groups::results(&ctx, new_event),
-        Mapping::Orders => groups::orders(&ctx, new_event),
-        Mapping::Query => vec![query::qbp(&ctx, new_event(EventKind::Query, 0))],
-        Mapping::MindrayQuery => vec![query::mindray_qry(&ctx, new_event(EventKind::Query, 0))],
-        Mapping::MindrayDownload => {
-            vec![query::mindray_dsr(&ctx, new_event(EventKind::Order, 0))]
+    let single = match kind {
+        Mapping::Results | Mapping::LegacyResults => {
+            return Ok(groups::results(&ctx, new_event, &mut budget)?);
         }
-    })
+        Mapping::Orders => return Ok(groups::orders(&ctx, new_event, &mut budget)?),
+        Mapping::Query => query::qbp(&ctx, new_event(EventKind::Query, 0)),
+        Mapping::MindrayQuery => query::mindray_qry(&ctx, new_event(EventKind::Query, 0)),
+        Mapping::MindrayDownload => query::mindray_dsr(&ctx, new_event(EventKind::Order, 0)),
+    };
+    budget.charge(&single)?;
+    Ok(vec![single])
 }
