@@ -543,6 +543,26 @@ fn no_canary_marker_leaves_the_site_in_any_encoding() {
     labwire.wait_for("uplink connected", Duration::from_secs(60));
     labwire.wait_for("labwire running", Duration::from_secs(60));
 
+    // `labwire tail`'s readable output is scanned too (issue 9 item 11): a person's console
+    // must not show patient data either.
+    let mut tail = std::process::Command::new(env!("CARGO_BIN_EXE_labwire"))
+        .args(["tail", "--nats-url", &nats.url(), &format!("lab.{SITE}.>")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let tail_lines: Arc<Mutex<Vec<String>>> = Arc::default();
+    let tail_reader = {
+        let out = tail.stdout.take().unwrap();
+        let tail_lines = tail_lines.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                tail_lines.lock().unwrap().push(line);
+            }
+        })
+    };
+
     // Every profile in canary mode, to completion.
     let site: labwire_event::SiteId = SITE.parse().unwrap();
     let ledger = labwire_sim::ledger::Ledger::new();
@@ -648,6 +668,22 @@ fn no_canary_marker_leaves_the_site_in_any_encoding() {
         labwire.log.len()
     );
 
+    // Positive signal for tail: it showed results of every instrument.
+    until(
+        "tail to show every instrument's results",
+        Duration::from_secs(60),
+        || {
+            let lines = tail_lines.lock().unwrap();
+            (0..PROFILES.len()).all(|k| {
+                let id = format!("  p{k}-1  result");
+                lines.iter().any(|l| l.contains(&id))
+            })
+        },
+    );
+    let _ = tail.kill();
+    let _ = tail.wait();
+    tail_reader.join().unwrap();
+
     // Stop labwire and collect everything it said.
     labwire.signal("TERM");
     let status = labwire.wait_exit(Duration::from_secs(60));
@@ -664,6 +700,10 @@ fn no_canary_marker_leaves_the_site_in_any_encoding() {
         .collect();
     sources.push(("labwire log".into(), labwire.log.join("\n").into_bytes()));
     sources.push(("/metrics".into(), metrics.clone().into_bytes()));
+    sources.push((
+        "labwire tail".into(),
+        tail_lines.lock().unwrap().join("\n").into_bytes(),
+    ));
     sources.push((
         "broker log".into(),
         std::fs::read(broker.dir().join("mosquitto.log")).unwrap_or_default(),
