@@ -102,7 +102,8 @@ pub async fn run<C: Connector, I: Ingest>(
         site.clone(),
         instrument.clone(),
         connector.protocol(),
-    );
+    )
+    .counting_into(health.clone());
     let notices: NoticeSink = {
         let status = status.clone();
         Arc::new(move |n| status.report(n.state, Some(n.detail)))

@@ -319,9 +319,13 @@ impl<C: Connector, I: Ingest> Driver<'_, C, I> {
                 raw,
             } => {
                 self.health.rejected();
-                let error = InputError { reason, offset };
-                // Best effort: the bytes were unusable anyway; nothing to acknowledge.
-                let _ = self.submit_error(&raw, error).await;
+                // Rejected input shares the instrument's noise budget: a peer sending stray
+                // frames cannot fill the spool and `LAB` (counted and summarised instead).
+                if self.status.admit_noise(crate::status::REJECTED_INPUT) {
+                    let error = InputError { reason, offset };
+                    // Best effort: the bytes were unusable anyway; nothing to acknowledge.
+                    let _ = self.submit_error(&raw, error).await;
+                }
             }
             LinkEvent::Status { state, detail } => self.status.report(state, detail),
             LinkEvent::Sent(id) => {

@@ -27,6 +27,7 @@ struct Inner {
     ingest_failures: AtomicU64,
     last_message_unix_ms: AtomicU64,
     connected: AtomicU64,
+    noise_suppressed: AtomicU64,
 }
 
 /// A copy of the counters at one instant.
@@ -58,6 +59,9 @@ pub struct HealthSnapshot {
     pub connected: bool,
     /// How many connections are live now (more than one only on HL7 listeners).
     pub live_connections: u64,
+    /// Noise events (connection churn, refused peers, rejected input) not published because
+    /// the instrument's noise budget was spent (see `StatusReporter`).
+    pub noise_suppressed: u64,
 }
 
 impl HealthSnapshot {
@@ -92,6 +96,7 @@ impl LinkHealth {
             last_message_unix_ms: l(&i.last_message_unix_ms),
             connected: l(&i.connected) != 0,
             live_connections: l(&i.connected),
+            noise_suppressed: l(&i.noise_suppressed),
         }
     }
 
@@ -116,6 +121,10 @@ impl LinkHealth {
         self.inner.messages.fetch_add(1, Ordering::Relaxed);
         let ms = u64::try_from(jiff::Timestamp::now().as_millisecond()).unwrap_or(0);
         self.inner.last_message_unix_ms.store(ms, Ordering::Relaxed);
+    }
+
+    pub(crate) fn noise_suppressed(&self) {
+        self.inner.noise_suppressed.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn rejected(&self) {

@@ -40,4 +40,7 @@ pub use link_metrics::register_link_metrics;
 pub use memory::MemoryIngest;
 #[cfg(feature = "router")]
 pub use router::{RouterIngest, spawn_command_pump};
-pub use status::StatusReporter;
+pub use status::{
+    NOISE_BURST, NOISE_REFILL, NOISE_STATES, NOISE_SUMMARY_STATE, NOISE_SUMMARY_WINDOW,
+    REJECTED_INPUT, StatusReporter,
+};

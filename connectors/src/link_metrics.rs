@@ -23,6 +23,7 @@ pub fn register_link_metrics(
             timeouts: h.timeouts,
             reconnects: h.connections,
             connected: h.connected,
+            noise_suppressed: h.noise_suppressed,
         };
         write_link_counters(w, instrument.as_str(), protocol.as_str(), &c);
     });

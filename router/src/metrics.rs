@@ -30,6 +30,7 @@
 //! | `labwire_link_checksum_errors_total` | counter | `instrument`, `protocol` | frames with a bad checksum or frame number |
 //! | `labwire_link_timeouts_total` | counter | `instrument`, `protocol` | protocol timer expiries |
 //! | `labwire_link_reconnects_total` | counter | `instrument`, `protocol` | connections (re)established |
+//! | `labwire_link_noise_suppressed_total` | counter | `instrument`, `protocol` | connection churn, refused peers and rejected input not published (noise budget) |
 //! | `labwire_link_connected` | gauge | `instrument`, `protocol` | 1 while the instrument is connected |
 //! | `labwire_bus_connected` | gauge | | 1 while the NATS connection is up |
 
@@ -305,6 +306,9 @@ pub struct LinkMetrics {
     pub reconnects: u64,
     /// Whether the instrument is connected now.
     pub connected: bool,
+    /// Noise events (connection churn, refused peers, rejected input) the noise budget held
+    /// back.
+    pub noise_suppressed: u64,
 }
 
 /// Writes the `labwire_link_*` families for one instrument.
@@ -356,6 +360,12 @@ pub fn write_link_counters(
         "Protocol timer expiries.",
         &l,
         c.timeouts,
+    );
+    w.counter(
+        "labwire_link_noise_suppressed_total",
+        "Connection churn, refused peers and rejected input not published (noise budget).",
+        &l,
+        c.noise_suppressed,
     );
     w.counter(
         "labwire_link_reconnects_total",
