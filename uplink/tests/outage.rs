@@ -74,8 +74,13 @@ fn hours(offsets: std::ops::RangeInclusive<i64>) -> Vec<Observation> {
 }
 
 fn down_alert() -> Observation {
+    down_alert_at(jiff::Timestamp::now())
+}
+
+/// An instrument-down alert made at `at` (distinct times give distinct content ids).
+fn down_alert_at(at: jiff::Timestamp) -> Observation {
     Observation::Alert {
-        at: jiff::Timestamp::now(),
+        at,
         alert: AlertKind::InstrumentDown,
         severity: Severity::Critical,
         instrument: Some(c311()),
@@ -183,9 +188,12 @@ async fn outage_and_restart_while_offline_lose_nothing_and_drain_by_priority_pac
     for o in hours(1..=8) {
         up.input.offer(o);
     }
-    for _ in 0..5 {
-        up.input.offer(down_alert());
-        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    // Five distinct alerts: their times differ by a second each, so their content ids do too
+    // (no waiting for the clock to move).
+    let first = jiff::Timestamp::now();
+    for n in 0..5i64 {
+        up.input
+            .offer(down_alert_at(first + jiff::SignedDuration::from_secs(n)));
     }
     // 8 qc + 9 volume + 5 alerts (+ nothing else: the interval is an hour).
     until("22 records in the outbox", || {
